@@ -1,0 +1,67 @@
+# containerd-shim-wasm — build, test and install.
+#
+#   make build            the shim only (never an engine)
+#   make plugin-wasmtime  one engine plugin (release cdylib)
+#   make plugins          every engine plugin buildable here
+#   make test             plugins + fixtures, then every test (what CI runs)
+#   make install          shim into $(PREFIX)/bin, plugins into $(ENGINE_DIR)
+#   make bench            figures for the plugin path (not run in CI)
+#   make demo             runs a wasm program through the shim and a plugin
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CARGO ?= cargo
+TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR := $(TARGET_DIR)
+
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+ENGINE_DIR := $(DESTDIR)$(PREFIX)/lib/containerd-shim-wasm/engines
+SHIM := containerd-shim-wasm-v1
+PLUGINS := wasmtime
+
+.PHONY: build plugins fixtures header test lint bench demo install uninstall clean $(addprefix plugin-,$(PLUGINS))
+
+build:
+	$(CARGO) build --release -p containerd-shim-wasm
+
+# Plugins are release builds: they run wasm, and a debug cranelift is very slow.
+plugin-%:
+	$(CARGO) build --release -p engine-$*
+
+plugins: $(addprefix plugin-,$(PLUGINS))
+
+# Test fixtures that cargo builds (the C fixtures are compiled by the tests).
+fixtures:
+	$(CARGO) build -p fixture-panic-plugin
+
+# Regenerates abi/include/shim_wasm_abi.h from abi/src/ffi.rs.
+header:
+	UPDATE_HEADER=1 $(CARGO) test -p shim-wasm-abi --test header
+
+test: plugins fixtures
+	$(CARGO) test
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: build plugins
+	bash tests/bench/plugin_path.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release
+
+demo: build plugin-wasmtime
+	bash tests/demo/run.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release
+
+install: build plugins
+	install -d $(BINDIR) $(ENGINE_DIR)
+	install -m 0755 $(TARGET_DIR)/release/$(SHIM) $(BINDIR)/$(SHIM)
+	for p in $(PLUGINS); do \
+		install -m 0755 $(TARGET_DIR)/release/libengine_$$p.so $(ENGINE_DIR)/$$p.so || exit 1; \
+	done
+
+uninstall:
+	rm -f $(BINDIR)/$(SHIM)
+	for p in $(PLUGINS); do rm -f $(ENGINE_DIR)/$$p.so; done
+	-rmdir $(ENGINE_DIR) $(DESTDIR)$(PREFIX)/lib/containerd-shim-wasm 2>/dev/null
+
+clean:
+	$(CARGO) clean

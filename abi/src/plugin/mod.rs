@@ -1,0 +1,117 @@
+//! The plugin author's side of the ABI: implement [`Engine`], then export it with
+//! [`export_plugin!`](crate::export_plugin). Plugin authors write no `unsafe`.
+//!
+//! The export layer (in `export.rs`) turns the C calls into calls on your engine,
+//! catches every panic at the boundary (it becomes `SHIM_WASM_ERR_PANIC`), sends
+//! `tracing` events to the shim's log, and wraps precompiled artifacts with their cache
+//! key so a stale or foreign artifact is refused before your engine sees it.
+//!
+//! ```
+//! use shim_wasm_abi::plugin::{Engine, PluginError, RunRequest};
+//! use shim_wasm_abi::Capabilities;
+//!
+//! struct Echo;
+//!
+//! impl Engine for Echo {
+//!     const NAME: &'static str = "echo";
+//!     const ENGINE_VERSION: &'static str = "1.0.0";
+//!     const PLUGIN_VERSION: &'static str = env!("CARGO_PKG_VERSION");
+//!     const CAPABILITIES: Capabilities = Capabilities::WASI_P1;
+//!
+//!     fn new(_settings: &str) -> Result<Self, PluginError> {
+//!         Ok(Echo)
+//!     }
+//!
+//!     fn run(&self, request: RunRequest<'_>) -> Result<i32, PluginError> {
+//!         Ok(request.args.len() as i32)
+//!     }
+//! }
+//!
+//! shim_wasm_abi::export_plugin!(Echo);
+//! ```
+
+mod artifact;
+mod error;
+#[doc(hidden)]
+pub mod export;
+mod log;
+
+use std::os::fd::BorrowedFd;
+
+pub use error::PluginError;
+
+use crate::{Capabilities, ModuleKind};
+
+/// A WebAssembly engine behind the plugin ABI.
+///
+/// One value is created per `engine_new` call from the engine's settings; the shim calls
+/// its methods from one thread at a time.
+pub trait Engine: Sized + Send + Sync + 'static {
+    /// The engine's plain name (`[a-z0-9][a-z0-9_-]*`); the plugin file is `NAME.so`.
+    const NAME: &'static str;
+    /// The engine's own version, for example the wasmtime crate version.
+    const ENGINE_VERSION: &'static str;
+    /// The plugin's version (usually `env!("CARGO_PKG_VERSION")`).
+    const PLUGIN_VERSION: &'static str;
+    /// What the engine really supports; the shim refuses requests outside it.
+    const CAPABILITIES: Capabilities;
+
+    /// Creates an engine from its settings: a TOML table as text, empty for defaults.
+    /// Unknown or invalid settings are an [`PluginError::invalid_argument`].
+    fn new(settings: &str) -> Result<Self, PluginError>;
+
+    /// Tells what `bytes` are. The default recognises binary modules, components and
+    /// text format by their first bytes.
+    fn detect(&self, bytes: &[u8]) -> ModuleKind {
+        ModuleKind::sniff(bytes)
+    }
+
+    /// The part of the cache key that depends on this engine's configuration and the
+    /// host CPU. The export layer prefixes engine name and versions.
+    fn cache_key(&self) -> Result<String, PluginError> {
+        Err(PluginError::unsupported(Self::NAME, "precompilation"))
+    }
+
+    /// Compiles a module or component into the engine's native artifact.
+    fn precompile(&self, _bytes: &[u8]) -> Result<Vec<u8>, PluginError> {
+        Err(PluginError::unsupported(Self::NAME, "precompilation"))
+    }
+
+    /// Runs a program to completion and returns its exit status. A trap is
+    /// [`PluginError::trap`].
+    fn run(&self, request: RunRequest<'_>) -> Result<i32, PluginError>;
+}
+
+/// What to run: source bytes, or an artifact from [`Engine::precompile`] whose cache key
+/// the export layer has already checked.
+#[derive(Debug, Clone, Copy)]
+pub enum ModuleSource<'a> {
+    /// A core module, component, or text format, as given.
+    Bytes(&'a [u8]),
+    /// The engine's own precompiled bytes (the key envelope removed).
+    Precompiled(&'a [u8]),
+}
+
+/// A directory the program sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Preopen<'a> {
+    pub host_path: &'a str,
+    pub guest_path: &'a str,
+}
+
+/// One request to run a WASI program, borrowed from the host for the call.
+#[derive(Debug)]
+pub struct RunRequest<'a> {
+    pub module: ModuleSource<'a>,
+    /// The function to call; `None` for the default (`_start`, `wasi:cli/run`).
+    pub entry: Option<&'a str>,
+    /// Arguments, `args[0]` being the program name.
+    pub args: Vec<&'a str>,
+    /// Environment as `(key, value)` pairs.
+    pub env: Vec<(&'a str, &'a str)>,
+    pub preopens: Vec<Preopen<'a>>,
+    /// Standard streams; owned by the host: `try_clone_to_owned` them to keep them.
+    pub stdin: BorrowedFd<'a>,
+    pub stdout: BorrowedFd<'a>,
+    pub stderr: BorrowedFd<'a>,
+}

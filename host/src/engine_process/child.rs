@@ -1,0 +1,119 @@
+//! The child side of an engine process: load exactly one plugin and do one thing with
+//! it: describe it (`__engine-probe`), or run or precompile one module (`__engine`).
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use shim_wasm_abi::host::{CallError, EngineInstance, LoadedPlugin, RunSpec};
+use shim_wasm_abi::{Capabilities, ModuleKind};
+use shimcfg::ShimConfig;
+
+use super::{EngineRequest, Operation};
+use crate::exit::{CANNOT_RUN, Failure, Outcome, SHIM_FAILURE};
+use crate::plugins::{PluginInfo, load::load_trusted};
+
+/// What `__engine-probe` prints on stdout: one JSON object.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeReport {
+    Loaded(PluginInfo),
+    Refused(String),
+}
+
+/// Loads one plugin and prints what it reports, or why it was refused.
+pub fn probe(plugin: &Path) -> Outcome {
+    let report = match ShimConfig::load() {
+        Err(e) => ProbeReport::Refused(e.to_string()),
+        Ok(config) => match load_trusted(&config, plugin) {
+            Ok(loaded) => ProbeReport::Loaded(PluginInfo::from(loaded.descriptor())),
+            Err(reason) => ProbeReport::Refused(reason),
+        },
+    };
+    let ok = matches!(report, ProbeReport::Loaded(_));
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer(&mut stdout, &report)?;
+    writeln!(stdout)?;
+    Ok(if ok { 0 } else { 1 })
+}
+
+/// Runs or precompiles one module.
+pub fn run(request_json: &str) -> Outcome {
+    let request: EngineRequest = serde_json::from_str(request_json)
+        .map_err(|e| Failure::new(SHIM_FAILURE, format!("malformed engine request: {e}")))?;
+    let config = ShimConfig::load()?;
+    let plugin = load_trusted(&config, &request.plugin).map_err(|e| Failure::new(SHIM_FAILURE, e))?;
+    let engine = plugin.new_engine(&request.settings).map_err(|e| {
+        // Bad settings are the operator's to fix, not the module's.
+        Failure::new(SHIM_FAILURE, e.to_string())
+    })?;
+    let module = fs::read(&request.module).map_err(|e| {
+        Failure::new(CANNOT_RUN, format!("cannot read module {}: {e}", request.module.display()))
+    })?;
+    let kind = engine.detect(&module).map_err(call_failure)?;
+    check_runnable(&plugin, kind, &request.module)?;
+    match &request.op {
+        Operation::Run { entry, args, env, preopens } => {
+            let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+            let spec = RunSpec {
+                module: &module,
+                entry: entry.as_deref(),
+                args,
+                env,
+                preopens,
+                stdin: stdin.as_fd(),
+                stdout: stdout.as_fd(),
+                stderr: stderr.as_fd(),
+            };
+            let code = engine.run(&spec).map_err(call_failure)?;
+            Ok((code & 0xff) as u8)
+        }
+        Operation::Compile { output } => compile(&engine, &module, output),
+    }
+}
+
+fn compile(engine: &EngineInstance<'_>, module: &[u8], output: &Path) -> Outcome {
+    let artifact = engine.precompile(module).map_err(call_failure)?;
+    fs::write(output, artifact)
+        .map_err(|e| Failure::new(SHIM_FAILURE, format!("cannot write {}: {e}", output.display())))?;
+    Ok(0)
+}
+
+/// Refuses what the engine cannot run, naming the engine and the missing capability.
+fn check_runnable(plugin: &LoadedPlugin, kind: ModuleKind, module: &Path) -> Result<(), Failure> {
+    let engine = &plugin.descriptor().engine_name;
+    let caps = plugin.descriptor().capabilities;
+    let needed = match kind {
+        ModuleKind::Unknown => {
+            return Err(Failure::new(
+                CANNOT_RUN,
+                format!(
+                    "{} is not a WebAssembly module, component or text file that the {engine} engine can run",
+                    module.display()
+                ),
+            ));
+        }
+        ModuleKind::CoreModule => (Capabilities::WASI_P1, "WASI preview 1 modules"),
+        ModuleKind::Component => (Capabilities::COMPONENTS, "components (WASI 0.2)"),
+        ModuleKind::Text => (Capabilities::TEXT_FORMAT, "the WebAssembly text format"),
+        ModuleKind::Artifact => (Capabilities::PRECOMPILE, "precompiled artifacts"),
+    };
+    if caps.contains(needed.0) {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            CANNOT_RUN,
+            format!(
+                "the {engine} engine does not support {}, and {} is one; choose an engine that does \
+                 (see `containerd-shim-wasm-v1 engines`)",
+                needed.1,
+                module.display()
+            ),
+        ))
+    }
+}
+
+fn call_failure(e: CallError) -> Failure {
+    Failure::from_plugin(e.status, e.to_string())
+}

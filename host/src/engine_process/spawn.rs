@@ -1,0 +1,87 @@
+//! The parent side of an engine process: spawn this binary with a hidden subcommand,
+//! forward termination signals to it, and turn its end into an exit status. A crash
+//! (a signal the parent did not forward) is reported as one error line.
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use super::{ENGINE_COMMAND, EngineRequest, PROBE_COMMAND};
+use crate::exit::{Failure, Outcome, SHIM_FAILURE};
+
+/// Runs `request` in an engine process with this process's stdio, and waits for it.
+pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
+    let request_json = serde_json::to_string(request)?;
+    let mut command = Command::new(self_exe()?);
+    command.arg(ENGINE_COMMAND).arg(request_json);
+    // SAFETY: prctl is async-signal-safe. If this process dies without forwarding a
+    // signal (SIGKILL), the engine process must not outlive it.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let mut child = command
+        .spawn()
+        .map_err(|e| Failure::new(SHIM_FAILURE, format!("cannot start the engine process: {e}")))?;
+    let pid = child.id() as libc::pid_t;
+
+    let forwarded = Arc::new(AtomicI32::new(0));
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT])?;
+    let signals_handle = signals.handle();
+    let forwarder = {
+        let forwarded = forwarded.clone();
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                forwarded.store(signal, Ordering::SeqCst);
+                // SAFETY: plain kill(2) on our own child.
+                unsafe { libc::kill(pid, signal) };
+            }
+        })
+    };
+    let status = child.wait();
+    signals_handle.close();
+    let _ = forwarder.join();
+    let status = status.map_err(|e| Failure::new(SHIM_FAILURE, format!("lost the engine process: {e}")))?;
+
+    if let Some(code) = status.code() {
+        return Ok(code as u8);
+    }
+    let signal = status.signal().unwrap_or(0);
+    let exit_status = 128u8.wrapping_add(signal as u8);
+    if signal == forwarded.load(Ordering::SeqCst) {
+        // Stopped on request: end like a process killed by that signal would.
+        return Ok(exit_status);
+    }
+    Err(Failure::new(
+        exit_status,
+        format!(
+            "the {engine} engine process crashed: killed by signal {} ({signal}) while running {}; \
+             plugin {}; this process is unaffected",
+            signal_name(signal),
+            request.module.display(),
+            request.plugin.display()
+        ),
+    ))
+}
+
+/// Runs `__engine-probe <plugin>` and collects its output.
+pub fn probe(plugin: &Path) -> std::io::Result<Output> {
+    Command::new(self_exe()?).arg(PROBE_COMMAND).arg(plugin).stdin(Stdio::null()).output()
+}
+
+fn self_exe() -> std::io::Result<std::path::PathBuf> {
+    std::env::current_exe()
+}
+
+pub fn signal_name(signal: i32) -> &'static str {
+    signal_hook::low_level::signal_name(signal).unwrap_or("unknown signal")
+}

@@ -1,0 +1,163 @@
+//! The wasmtime engine plugin: WASI preview 1 modules and `wasi:cli/run` components on
+//! wasmtime with cranelift, precompilation into wasmtime artifacts, and a memory cap.
+//!
+//! Settings (the per-engine table from the shim's runtime options, as TOML):
+//!
+//! ```toml
+//! opt_level = "speed"          # "none", "speed" (default) or "speed_and_size"
+//! max_memory_bytes = 268435456 # cap on each linear memory; unset means no cap
+//! ```
+
+mod settings;
+mod wasi;
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, RunRequest};
+use shim_wasm_abi::{Capabilities, ModuleKind};
+use wasmtime::{Precompiled, component::Component};
+
+use settings::Settings;
+
+/// The wasmtime crate version this plugin is built with (from Cargo.lock, see build.rs).
+const WASMTIME_VERSION: &str = env!("WASMTIME_VERSION");
+
+pub struct Wasmtime {
+    engine: wasmtime::Engine,
+    settings: Settings,
+}
+
+/// A program ready to instantiate.
+enum Program {
+    Module(wasmtime::Module),
+    Component(Component),
+}
+
+impl Engine for Wasmtime {
+    const NAME: &'static str = "wasmtime";
+    const ENGINE_VERSION: &'static str = WASMTIME_VERSION;
+    const PLUGIN_VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const CAPABILITIES: Capabilities = Capabilities::WASI_P1
+        .union(Capabilities::COMPONENTS)
+        .union(Capabilities::PRECOMPILE)
+        .union(Capabilities::TEXT_FORMAT)
+        .union(Capabilities::MEMORY_LIMIT);
+
+    fn new(settings: &str) -> Result<Self, PluginError> {
+        let settings = Settings::parse(settings)?;
+        let mut config = wasmtime::Config::new();
+        config.cranelift_opt_level(settings.opt_level.into());
+        config.wasm_component_model(true);
+        let engine = wasmtime::Engine::new(&config)
+            .map_err(|e| PluginError::internal(format!("cannot configure wasmtime: {e:#}")))?;
+        Ok(Self { engine, settings })
+    }
+
+    fn cache_key(&self) -> Result<String, PluginError> {
+        let mut compat = DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut compat);
+        Ok(format!(
+            "{}-{:016x}/{}/{:016x}",
+            std::env::consts::ARCH,
+            cpu_features_hash(),
+            self.settings.canonical(),
+            compat.finish()
+        ))
+    }
+
+    fn precompile(&self, bytes: &[u8]) -> Result<Vec<u8>, PluginError> {
+        let binary = binary(bytes)?;
+        let compiled = match ModuleKind::sniff(&binary) {
+            ModuleKind::Component => self.engine.precompile_component(&binary),
+            _ => self.engine.precompile_module(&binary),
+        };
+        compiled.map_err(|e| PluginError::invalid_module(format!("{e:#}")))
+    }
+
+    fn run(&self, request: RunRequest<'_>) -> Result<i32, PluginError> {
+        match self.load(request.module)? {
+            Program::Module(module) => wasi::run_module(&self.engine, &self.settings, &module, &request),
+            Program::Component(component) => {
+                wasi::run_component(&self.engine, &self.settings, &component, &request)
+            }
+        }
+    }
+}
+
+impl Wasmtime {
+    fn load(&self, source: ModuleSource<'_>) -> Result<Program, PluginError> {
+        let invalid = |e: wasmtime::Error| PluginError::invalid_module(format!("{e:#}"));
+        match source {
+            ModuleSource::Bytes(bytes) => {
+                let binary = binary(bytes)?;
+                match ModuleKind::sniff(&binary) {
+                    ModuleKind::Component => Component::new(&self.engine, &binary).map(Program::Component),
+                    _ => wasmtime::Module::new(&self.engine, &binary).map(Program::Module),
+                }
+                .map_err(invalid)
+            }
+            ModuleSource::Precompiled(bytes) => {
+                // SAFETY: the export layer only passes an artifact whose envelope carries
+                // this engine's exact cache key (wasmtime version, settings, CPU), and
+                // wasmtime checks its own compatibility header again.
+                unsafe {
+                    match wasmtime::Engine::detect_precompiled(bytes) {
+                        Some(Precompiled::Component) => {
+                            Component::deserialize(&self.engine, bytes).map(Program::Component)
+                        }
+                        Some(Precompiled::Module) => {
+                            wasmtime::Module::deserialize(&self.engine, bytes).map(Program::Module)
+                        }
+                        None => {
+                            return Err(PluginError::invalid_module(
+                                "the precompiled artifact holds no wasmtime code; precompile the module again",
+                            ));
+                        }
+                    }
+                }
+                .map_err(invalid)
+            }
+        }
+    }
+}
+
+/// Text format becomes binary; binary passes through.
+fn binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, PluginError> {
+    wat::parse_bytes(bytes).map_err(|e| PluginError::invalid_module(format!("{e}")))
+}
+
+/// A hash of the CPU features cranelift may use on this host, so an artifact compiled
+/// on another CPU is never reused.
+fn cpu_features_hash() -> u64 {
+    let mut hasher = DefaultHasher::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        let features = [
+            std::is_x86_feature_detected!("sse3"),
+            std::is_x86_feature_detected!("ssse3"),
+            std::is_x86_feature_detected!("sse4.1"),
+            std::is_x86_feature_detected!("sse4.2"),
+            std::is_x86_feature_detected!("popcnt"),
+            std::is_x86_feature_detected!("avx"),
+            std::is_x86_feature_detected!("avx2"),
+            std::is_x86_feature_detected!("bmi1"),
+            std::is_x86_feature_detected!("bmi2"),
+            std::is_x86_feature_detected!("lzcnt"),
+            std::is_x86_feature_detected!("fma"),
+            std::is_x86_feature_detected!("avx512f"),
+        ];
+        features.hash(&mut hasher);
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let features = [
+            std::arch::is_aarch64_feature_detected!("lse"),
+            std::arch::is_aarch64_feature_detected!("pauth"),
+            std::arch::is_aarch64_feature_detected!("fp16"),
+        ];
+        features.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+shim_wasm_abi::export_plugin!(Wasmtime);

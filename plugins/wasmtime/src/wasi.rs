@@ -1,0 +1,145 @@
+//! Running programs with wasmtime-wasi: preview 1 core modules through the p1 linker, and
+//! components through `wasi:cli/run`. Both get the request's args, env, preopened
+//! directories and standard streams, and report `proc_exit`/`exit` as the exit status.
+
+use std::fs::File;
+use std::os::fd::BorrowedFd;
+
+use shim_wasm_abi::plugin::{PluginError, RunRequest};
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Linker, Module, Store, StoreLimits, StoreLimitsBuilder, ValType};
+use wasmtime_wasi::cli::{InputFile, OutputFile};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::settings::Settings;
+
+struct ModuleState {
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+struct ComponentState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+pub fn run_module(
+    engine: &wasmtime::Engine,
+    settings: &Settings,
+    module: &Module,
+    request: &RunRequest<'_>,
+) -> Result<i32, PluginError> {
+    let state = ModuleState { wasi: wasi_builder(request)?.build_p1(), limits: limits(settings) };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut ModuleState| &mut s.wasi)
+        .map_err(|e| PluginError::internal(format!("{e:#}")))?;
+    let instance = linker
+        .instantiate(&mut store, module)
+        .map_err(|e| PluginError::invalid_module(format!("cannot instantiate the module: {e:#}")))?;
+    let name = request.entry.unwrap_or("_start");
+    let func = instance
+        .get_func(&mut store, name)
+        .ok_or_else(|| PluginError::invalid_argument(format!("the module exports no function `{name}`")))?;
+    let ty = func.ty(&store);
+    let returns_code = match (ty.params().len(), ty.results().collect::<Vec<_>>().as_slice()) {
+        (0, []) => false,
+        (0, [ValType::I32]) => true,
+        _ => {
+            return Err(PluginError::invalid_argument(format!(
+                "entry function `{name}` must take no parameters and return nothing or an i32"
+            )));
+        }
+    };
+    let mut results = vec![wasmtime::Val::I32(0); usize::from(returns_code)];
+    match func.call(&mut store, &[], &mut results) {
+        Ok(()) => Ok(results.first().and_then(wasmtime::Val::i32).unwrap_or(0)),
+        Err(e) => exit_or_trap(e),
+    }
+}
+
+pub fn run_component(
+    engine: &wasmtime::Engine,
+    settings: &Settings,
+    component: &Component,
+    request: &RunRequest<'_>,
+) -> Result<i32, PluginError> {
+    if let Some(entry) = request.entry {
+        return Err(PluginError::invalid_argument(format!(
+            "components run `wasi:cli/run`; an entry function (`{entry}`) applies to core modules only"
+        )));
+    }
+    let state = ComponentState {
+        wasi: wasi_builder(request)?.build(),
+        table: ResourceTable::new(),
+        limits: limits(settings),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    let mut linker = wasmtime::component::Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|e| PluginError::internal(format!("{e:#}")))?;
+    let command = Command::instantiate(&mut store, component, &linker).map_err(|e| {
+        PluginError::invalid_module(format!("cannot instantiate the component as a wasi:cli command: {e:#}"))
+    })?;
+    match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => Ok(0),
+        Ok(Err(())) => Ok(1),
+        Err(e) => exit_or_trap(e),
+    }
+}
+
+/// `proc_exit` and `wasi:cli/exit` unwind as an `I32Exit` error; anything else is a trap.
+fn exit_or_trap(error: wasmtime::Error) -> Result<i32, PluginError> {
+    match error.downcast_ref::<I32Exit>() {
+        Some(exit) => Ok(exit.0),
+        None => Err(PluginError::trap(one_line(&format!("{error:#}")))),
+    }
+}
+
+/// wasmtime puts the wasm backtrace on separate lines; the shim reports one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn wasi_builder(request: &RunRequest<'_>) -> Result<WasiCtxBuilder, PluginError> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .args(&request.args)
+        .envs(&request.env)
+        .allow_blocking_current_thread(true)
+        .stdin(InputFile::new(owned(request.stdin, "stdin")?))
+        .stdout(OutputFile::new(owned(request.stdout, "stdout")?))
+        .stderr(OutputFile::new(owned(request.stderr, "stderr")?));
+    for dir in &request.preopens {
+        builder.preopened_dir(dir.host_path, dir.guest_path, FsPerms::ReadWrite).map_err(|e| {
+            PluginError::io(format!("cannot preopen {} as {}: {e:#}", dir.host_path, dir.guest_path))
+        })?;
+    }
+    Ok(builder)
+}
+
+fn limits(settings: &Settings) -> StoreLimits {
+    let mut limits = StoreLimitsBuilder::new();
+    if let Some(max) = settings.max_memory_bytes {
+        limits = limits.memory_size(usize::try_from(max).unwrap_or(usize::MAX));
+    }
+    limits.build()
+}
+
+/// The host keeps its descriptors; the engine gets its own copies.
+fn owned(fd: BorrowedFd<'_>, what: &str) -> Result<File, PluginError> {
+    fd.try_clone_to_owned()
+        .map(File::from)
+        .map_err(|e| PluginError::io(format!("cannot duplicate the {what} descriptor: {e}")))
+}

@@ -1,0 +1,19 @@
+//! Configuration of containerd-shim-wasm, parsed and validated into typed values.
+//!
+//! Where it sits: containerd request → **config** → plugin → engine. This crate owns:
+//! - [`EngineName`]: the plain engine names that select a plugin (`[a-z0-9][a-z0-9_-]*`,
+//!   never a path);
+//! - [`ShimConfig`]: the shim's own config file (default
+//!   `/etc/containerd-shim-wasm/config.toml`, or the file named by
+//!   `CONTAINERD_SHIM_WASM_CONFIG`): engine directories, the default engine, and
+//!   per-engine default settings.
+//!
+//! Nothing here loads a plugin or touches the system beyond reading the config file.
+
+mod config_file;
+mod engine_name;
+mod error;
+
+pub use config_file::{CONFIG_ENV, DEFAULT_CONFIG_PATH, DEFAULT_ENGINE_DIRS, ShimConfig};
+pub use engine_name::EngineName;
+pub use error::ConfigError;

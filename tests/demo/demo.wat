@@ -1,0 +1,11 @@
+;; The demo program: prints a greeting through WASI fd_write and exits with status 0.
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello from WebAssembly, run by an engine plugin of containerd-shim-wasm\n")
+  (func (export "_start")
+    ;; iovec at 0: { buf = 16, len = 73 }
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 73))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
