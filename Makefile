@@ -25,7 +25,7 @@ build:
 	$(CARGO) build --release -p containerd-shim-wasm
 
 # Plugins are release builds: they run wasm, and a debug cranelift is very slow.
-plugin-%:
+$(addprefix plugin-,$(PLUGINS)): plugin-%:
 	$(CARGO) build --release -p engine-$*
 
 plugins: $(addprefix plugin-,$(PLUGINS))
