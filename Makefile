@@ -4,6 +4,7 @@
 #   make plugin-wasmtime  one engine plugin (release cdylib)
 #   make plugins          every engine plugin buildable here
 #   make test             plugins + fixtures, then every test (what CI runs)
+#   make e2e              only the end-to-end tests through a private containerd
 #   make install          shim into $(PREFIX)/bin, plugins into $(ENGINE_DIR)
 #   make bench            figures for the plugin path (not run in CI)
 #   make demo             runs a wasm program through the shim and a plugin
@@ -19,7 +20,7 @@ ENGINE_DIR := $(DESTDIR)$(PREFIX)/lib/containerd-shim-wasm/engines
 SHIM := containerd-shim-wasm-v1
 PLUGINS := wasmtime
 
-.PHONY: build plugins fixtures header test lint bench demo install uninstall clean $(addprefix plugin-,$(PLUGINS))
+.PHONY: build plugins fixtures header test e2e lint bench demo install uninstall clean $(addprefix plugin-,$(PLUGINS))
 
 build:
 	$(CARGO) build --release -p containerd-shim-wasm
@@ -30,9 +31,9 @@ $(addprefix plugin-,$(PLUGINS)): plugin-%:
 
 plugins: $(addprefix plugin-,$(PLUGINS))
 
-# Test fixtures that cargo builds (the C fixtures are compiled by the tests).
+# Test fixtures and tools that cargo builds (the C fixtures are compiled by the tests).
 fixtures:
-	$(CARGO) build -p fixture-panic-plugin
+	$(CARGO) build -p fixture-panic-plugin -p oci-image-builder
 
 # Regenerates abi/include/shim_wasm_abi.h from abi/src/ffi.rs.
 header:
@@ -40,6 +41,10 @@ header:
 
 test: plugins fixtures
 	$(CARGO) test
+
+# Only the end-to-end tests against a private containerd (needs containerd, ctr, busybox).
+e2e: plugins fixtures
+	$(CARGO) test -p containerd-shim-wasm --test containerd_e2e
 
 lint:
 	$(CARGO) fmt --all --check

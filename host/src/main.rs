@@ -7,10 +7,12 @@
 
 mod cli;
 mod commands;
+mod container;
 mod engine_process;
 mod exit;
 mod plugins;
 mod shim_protocol;
+mod task;
 
 use std::process::ExitCode;
 

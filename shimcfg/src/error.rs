@@ -20,4 +20,16 @@ pub enum ConfigError {
 
     #[error("invalid shim config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
+
+    #[error(
+        "invalid runtime options ({origin}): {message}; the options table takes `engine = \"NAME\"` \
+         and a [settings] table for the engine"
+    )]
+    Options { origin: String, message: String },
+
+    #[error(
+        "no engine chosen: set `engine` in the runtime options, invoke the shim as \
+         containerd-shim-<engine>-v1, or set default_engine in the shim config file"
+    )]
+    NoEngine,
 }

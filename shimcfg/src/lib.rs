@@ -6,14 +6,21 @@
 //! - [`ShimConfig`]: the shim's own config file (default
 //!   `/etc/containerd-shim-wasm/config.toml`, or the file named by
 //!   `CONTAINERD_SHIM_WASM_CONFIG`): engine directories, the default engine, and
-//!   per-engine default settings.
+//!   per-engine default settings;
+//! - [`RuntimeOptions`] and [`select_engine`]: containerd's runtime options
+//!   (`ConfigBody`, `ConfigPath`), the invoked name, and the config default, reduced to
+//!   one engine and its settings.
 //!
 //! Nothing here loads a plugin or touches the system beyond reading the config file.
 
 mod config_file;
 mod engine_name;
 mod error;
+mod runtime_options;
 
 pub use config_file::{CONFIG_ENV, DEFAULT_CONFIG_PATH, DEFAULT_ENGINE_DIRS, ShimConfig};
 pub use engine_name::EngineName;
 pub use error::ConfigError;
+pub use runtime_options::{
+    EngineSelection, EngineSource, RuntimeOptions, engine_from_invoked_name, select_engine,
+};

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod containerd;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -49,7 +51,7 @@ pub struct Ran {
 }
 
 impl Ran {
-    fn from(output: Output) -> Self {
+    pub fn from(output: Output) -> Self {
         Self {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -52,7 +52,7 @@ pub fn run(request_json: &str) -> Outcome {
         Failure::new(CANNOT_RUN, format!("cannot read module {}: {e}", request.module.display()))
     })?;
     let kind = engine.detect(&module).map_err(call_failure)?;
-    check_runnable(&plugin, kind, &request.module)?;
+    check_capability(&plugin, kind, &request.module)?;
     match &request.op {
         Operation::Run { entry, args, env, preopens } => {
             let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
@@ -81,7 +81,7 @@ fn compile(engine: &EngineInstance<'_>, module: &[u8], output: &Path) -> Outcome
 }
 
 /// Refuses what the engine cannot run, naming the engine and the missing capability.
-fn check_runnable(plugin: &LoadedPlugin, kind: ModuleKind, module: &Path) -> Result<(), Failure> {
+pub fn check_capability(plugin: &LoadedPlugin, kind: ModuleKind, module: &Path) -> Result<(), Failure> {
     let engine = &plugin.descriptor().engine_name;
     let caps = plugin.descriptor().capabilities;
     let needed = match kind {

@@ -1,0 +1,212 @@
+//! What a container runs: its entrypoint (`process.args[0]`) resolved inside the
+//! container's root filesystem, and whether it is WebAssembly or a native program.
+//!
+//! `module.wasm#function` names a non-default entry function. Paths are resolved the way
+//! the kernel will see them after `pivot_root`: symbolic links are followed inside the
+//! root, never out of it, and a bare name is looked up in the container's `PATH`.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use shim_wasm_abi::ModuleKind;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const MAX_SYMLINKS: usize = 40;
+
+/// What the container's entrypoint is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entrypoint {
+    /// An ELF binary or a `#!` script: runs as an ordinary Linux container.
+    Native,
+    /// A WebAssembly module, component or text file.
+    Wasm {
+        /// The module's path inside the container.
+        module: PathBuf,
+        /// The `#function` suffix, if any.
+        entry: Option<String>,
+        kind: ModuleKind,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EntrypointError {
+    #[error("the container has no process.args: set an entrypoint (a .wasm module or a program)")]
+    Missing,
+    #[error("entrypoint {name:?} not found in the container image (searched {searched})")]
+    NotFound { name: String, searched: String },
+    #[error("cannot read entrypoint {path} in the container image: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error(
+        "entrypoint {path} is neither a WebAssembly module (binary or text) nor a Linux program \
+         (ELF or #! script); point the image's entrypoint at a .wasm file or an executable"
+    )]
+    Unknown { path: String },
+}
+
+/// Classifies `args[0]` of a container whose root filesystem is `root` (on the host).
+pub fn classify(root: &Path, args: &[String], env: &[String]) -> Result<Entrypoint, EntrypointError> {
+    let first = args.first().filter(|a| !a.is_empty()).ok_or(EntrypointError::Missing)?;
+    let (name, entry) = match first.rsplit_once('#') {
+        Some((name, entry)) if !entry.is_empty() && !entry.contains('/') => (name, Some(entry.to_string())),
+        _ => (first.as_str(), None),
+    };
+    let in_container = locate(root, name, env)?;
+    let head = read_head(&root.join(in_container.strip_prefix("/").unwrap_or(&in_container)))
+        .map_err(|source| EntrypointError::Read { path: in_container.display().to_string(), source })?;
+    if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") {
+        if entry.is_some() {
+            // `#` was part of a native program's name after all.
+            return classify_plain(root, first, env);
+        }
+        return Ok(Entrypoint::Native);
+    }
+    match ModuleKind::sniff(&head) {
+        ModuleKind::Unknown | ModuleKind::Artifact => {
+            Err(EntrypointError::Unknown { path: in_container.display().to_string() })
+        }
+        kind => Ok(Entrypoint::Wasm { module: in_container, entry, kind }),
+    }
+}
+
+fn classify_plain(root: &Path, name: &str, env: &[String]) -> Result<Entrypoint, EntrypointError> {
+    let path = locate(root, name, env)?;
+    let head = read_head(&root.join(path.strip_prefix("/").unwrap_or(&path)))
+        .map_err(|source| EntrypointError::Read { path: path.display().to_string(), source })?;
+    if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") {
+        Ok(Entrypoint::Native)
+    } else {
+        Err(EntrypointError::Unknown { path: path.display().to_string() })
+    }
+}
+
+/// The container path of `name`: as given if it has a `/`, else found on `PATH`.
+fn locate(root: &Path, name: &str, env: &[String]) -> Result<PathBuf, EntrypointError> {
+    if name.contains('/') {
+        let path = Path::new("/").join(name);
+        return match resolve(root, &path) {
+            Some(resolved) if root.join(rel(&resolved)).is_file() => Ok(resolved),
+            _ => Err(EntrypointError::NotFound { name: name.into(), searched: path.display().to_string() }),
+        };
+    }
+    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    for dir in path_var.split(':').filter(|d| d.starts_with('/')) {
+        if let Some(resolved) = resolve(root, &Path::new(dir).join(name))
+            && root.join(rel(&resolved)).is_file()
+        {
+            return Ok(resolved);
+        }
+    }
+    Err(EntrypointError::NotFound { name: name.into(), searched: format!("PATH={path_var}") })
+}
+
+/// Resolves symbolic links in `path` as if `root` were `/`. Returns the container path.
+pub fn resolve(root: &Path, path: &Path) -> Option<PathBuf> {
+    let mut resolved = PathBuf::from("/");
+    let mut pending: Vec<PathBuf> = path.components().rev().map(|c| PathBuf::from(c.as_os_str())).collect();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        match part.components().next() {
+            Some(Component::RootDir) | Some(Component::CurDir) | None => continue,
+            Some(Component::ParentDir) => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = resolved.join(&part);
+        match std::fs::read_link(root.join(rel(&candidate))) {
+            Ok(target) => {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return None;
+                }
+                if target.is_absolute() {
+                    resolved = PathBuf::from("/");
+                }
+                pending.extend(target.components().rev().map(|c| PathBuf::from(c.as_os_str())));
+            }
+            Err(_) => resolved = candidate,
+        }
+    }
+    Some(resolved)
+}
+
+fn rel(container_path: &Path) -> &Path {
+    container_path.strip_prefix("/").unwrap_or(container_path)
+}
+
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(4096);
+    File::open(path)?.take(4096).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    fn rootfs() -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("bin")).unwrap();
+        std::fs::create_dir_all(r.join("app")).unwrap();
+        std::fs::write(r.join("bin/busybox"), b"\x7fELF\x02\x01\x01").unwrap();
+        symlink("busybox", r.join("bin/sh")).unwrap();
+        std::fs::write(r.join("app/hello.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        std::fs::write(r.join("app/hello.wat"), b"(module)").unwrap();
+        std::fs::write(r.join("app/run.sh"), b"#!/bin/sh\n").unwrap();
+        std::fs::write(r.join("app/data.txt"), b"hello").unwrap();
+        symlink("/app/hello.wasm", r.join("entry.wasm")).unwrap();
+        symlink("../../../../etc/passwd", r.join("app/escape")).unwrap();
+        root
+    }
+
+    fn args(a: &str) -> Vec<String> {
+        vec![a.to_string()]
+    }
+
+    #[test]
+    fn wasm_native_and_text() {
+        let root = rootfs();
+        let r = root.path();
+        let wasm = classify(r, &args("/app/hello.wasm"), &[]).unwrap();
+        assert_eq!(
+            wasm,
+            Entrypoint::Wasm { module: "/app/hello.wasm".into(), entry: None, kind: ModuleKind::CoreModule }
+        );
+        let with_entry = classify(r, &args("/entry.wasm#answer"), &[]).unwrap();
+        assert_eq!(
+            with_entry,
+            Entrypoint::Wasm {
+                module: "/app/hello.wasm".into(),
+                entry: Some("answer".into()),
+                kind: ModuleKind::CoreModule
+            }
+        );
+        assert!(matches!(
+            classify(r, &args("app/hello.wat"), &[]).unwrap(),
+            Entrypoint::Wasm { kind: ModuleKind::Text, .. }
+        ));
+        assert_eq!(classify(r, &args("sh"), &[]).unwrap(), Entrypoint::Native);
+        assert_eq!(classify(r, &args("/app/run.sh"), &[]).unwrap(), Entrypoint::Native);
+        assert_eq!(classify(r, &args("busybox"), &["PATH=/bin".into()]).unwrap(), Entrypoint::Native);
+    }
+
+    #[test]
+    fn errors() {
+        let root = rootfs();
+        let r = root.path();
+        let err = classify(r, &args("/app/data.txt"), &[]).unwrap_err().to_string();
+        assert!(err.contains("neither a WebAssembly module"), "{err}");
+        let err = classify(r, &args("missing.wasm"), &[]).unwrap_err().to_string();
+        assert!(err.contains("not found in the container image") && err.contains("PATH="), "{err}");
+        let err = classify(r, &[], &[]).unwrap_err().to_string();
+        assert!(err.contains("no process.args"), "{err}");
+        // A link that climbs out of the root stays inside it.
+        assert_eq!(resolve(r, Path::new("/app/escape")).unwrap(), PathBuf::from("/etc/passwd"));
+        assert!(classify(r, &args("/app/escape"), &[]).is_err());
+    }
+}

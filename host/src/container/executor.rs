@@ -1,0 +1,126 @@
+//! What libcontainer runs as the container's process, after namespaces, cgroups, mounts
+//! and `pivot_root` are in place: the native entrypoint through libcontainer's default
+//! executor (`execve`), or the wasm program through the engine plugin the create helper
+//! loaded before the container's init process was cloned from it.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::workload::default::get_executor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use shim_wasm_abi::host::{LoadedPlugin, RunSpec};
+
+use crate::exit::{CANNOT_RUN, Failure};
+
+/// The plugin loaded by the create helper; inherited by the init process through clone.
+pub static PLUGIN: OnceLock<LoadedPlugin> = OnceLock::new();
+
+/// The container's workload.
+#[derive(Debug, Clone)]
+pub enum ShimExecutor {
+    Native,
+    Wasm {
+        /// Engine settings as TOML text.
+        settings: String,
+        /// The module's path inside the container.
+        module: PathBuf,
+        /// A non-default entry function.
+        entry: Option<String>,
+    },
+}
+
+impl Executor for ShimExecutor {
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        match self {
+            Self::Native => get_executor().validate(&with_default_path(spec)),
+            Self::Wasm { module, .. } if module.is_file() => Ok(()),
+            Self::Wasm { module, .. } => Err(ExecutorValidationError::ArgValidationError(format!(
+                "wasm module {} is missing from the container's root",
+                module.display()
+            ))),
+        }
+    }
+
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        match self {
+            Self::Native => get_executor().exec(&with_default_path(spec)),
+            Self::Wasm { settings, module, entry } => {
+                end_on_termination_signals();
+                let status = match run_wasm(spec, settings, module, entry.as_deref()) {
+                    Ok(code) => (code & 0xff) as u8,
+                    Err(failure) => {
+                        // The container's stderr is where the operator looks (ctr, kubectl logs).
+                        eprintln!("containerd-shim-wasm: error: {}", failure.message);
+                        failure.status
+                    }
+                };
+                std::process::exit(i32::from(status));
+            }
+        }
+    }
+}
+
+/// libcontainer looks the program up on `PATH` and refuses a spec without one, which
+/// runc does not (`ctr run --rootfs` sets none): give it runc's default.
+fn with_default_path(spec: &Spec) -> Spec {
+    let mut spec = spec.clone();
+    if let Some(process) = spec.process_mut().as_mut() {
+        let mut env = process.env().clone().unwrap_or_default();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+            process.set_env(Some(env));
+        }
+    }
+    spec
+}
+
+/// The wasm program runs as the container's PID 1, which the kernel shields from
+/// signals it has no handler for; a module cannot install one. So the shim does: a
+/// termination signal ends the container with status 128+N, as it would end a native
+/// process that does not catch it.
+fn end_on_termination_signals() {
+    extern "C" fn end(signal: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + signal) };
+    }
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+        // SAFETY: installs a handler that only calls _exit.
+        unsafe { libc::signal(signal, end as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+    }
+}
+
+/// Runs the program in the container's init process, on the container's stdio.
+fn run_wasm(spec: &Spec, settings: &str, module: &PathBuf, entry: Option<&str>) -> Result<i32, Failure> {
+    let plugin = PLUGIN
+        .get()
+        .ok_or_else(|| Failure::from("no engine plugin was loaded before the container started"))?;
+    let engine = plugin.new_engine(settings).map_err(|e| Failure::from_plugin(e.status, e.to_string()))?;
+    let bytes = std::fs::read(module).map_err(|e| {
+        Failure::new(CANNOT_RUN, format!("cannot read wasm module {}: {e}", module.display()))
+    })?;
+    let process = spec.process().as_ref();
+    let mut args: Vec<String> = process.and_then(|p| p.args().clone()).unwrap_or_default();
+    if let Some(first) = args.first_mut()
+        && let Some((name, _)) = first.rsplit_once('#')
+        && entry.is_some()
+    {
+        *first = name.to_string();
+    }
+    let env: Vec<String> = process.and_then(|p| p.env().clone()).unwrap_or_default();
+    // The container's root is the program's root.
+    let preopens = vec![("/".to_string(), "/".to_string())];
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    use std::os::fd::AsFd;
+    let run = RunSpec {
+        module: &bytes,
+        entry,
+        args: &args,
+        env: &env,
+        preopens: &preopens,
+        stdin: stdin.as_fd(),
+        stdout: stdout.as_fd(),
+        stderr: stderr.as_fd(),
+    };
+    engine.run(&run).map_err(|e| Failure::from_plugin(e.status, e.to_string()))
+}

@@ -1,0 +1,43 @@
+//! The container's stdio: containerd's FIFOs (or nothing), opened so that opening never
+//! blocks on a missing peer.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use super::error::TaskError;
+
+/// stdin, stdout, stderr for the container.
+pub fn open(stdin: &str, stdout: &str, stderr: &str) -> Result<[OwnedFd; 3], TaskError> {
+    Ok([open_input(stdin)?, open_output(stdout)?, open_output(stderr)?])
+}
+
+fn open_input(path: &str) -> Result<OwnedFd, TaskError> {
+    if path.is_empty() {
+        return Ok(File::open("/dev/null").map_err(|e| io_error("/dev/null", e))?.into());
+    }
+    // Non-blocking open returns at once even before containerd opens the write end;
+    // reads must block again afterwards.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| io_error(path, e))?;
+    // SAFETY: fcntl on a descriptor this function owns.
+    unsafe {
+        let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+    }
+    Ok(file.into())
+}
+
+fn open_output(path: &str) -> Result<OwnedFd, TaskError> {
+    let path = if path.is_empty() { "/dev/null" } else { path };
+    // Read-write never blocks on a FIFO, whether or not the reader is there yet.
+    let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| io_error(path, e))?;
+    Ok(file.into())
+}
+
+fn io_error(path: &str, e: std::io::Error) -> TaskError {
+    TaskError::Internal(format!("cannot open the container's stdio {path}: {e}"))
+}

@@ -1,0 +1,288 @@
+//! End to end through a real containerd (a private instance per test) driven by `ctr`:
+//! wasm and native containers, stdio, args, env, exit codes, files in the image, signals,
+//! `ctr task ps` / `metrics`, engine selection, bad input, and nothing left behind.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::containerd::{Containerd, ImageSpec, build_image, processes_matching};
+use support::{corpus, path_str};
+
+const DEFAULT_WASMTIME: &str = "default_engine = \"wasmtime\"\n";
+
+/// Builds and imports an image whose entrypoint is `/<program>.wasm` (plus `extra` args).
+fn wasm_image(ctd: &Containerd, program: &str, extra: &[&str]) -> String {
+    let name = format!("docker.io/library/{program}:test");
+    let image_path = format!("/{program}.wasm");
+    let mut entrypoint = vec![image_path.as_str()];
+    entrypoint.extend_from_slice(extra);
+    let spec =
+        ImageSpec { name: &name, files: vec![(corpus(program), &image_path)], symlinks: vec![], entrypoint };
+    ctd.import(&build_image(&spec, ctd.node.root()));
+    name
+}
+
+fn busybox() -> PathBuf {
+    let path = PathBuf::from("/bin/busybox");
+    assert!(path.is_file(), "/bin/busybox is missing: apt-get install busybox-static (make e2e does)");
+    path
+}
+
+#[test]
+fn hello_on_stdout_and_stderr() {
+    let ctd = Containerd::start("e2e-hello", DEFAULT_WASMTIME);
+    let image = wasm_image(&ctd, "hello", &[]);
+    let ran = ctd.run(&[], &image, "hello", &[]);
+    ran.assert_ok();
+    assert_eq!(ran.stdout, "hello from wasm\n");
+    assert!(ran.stderr.contains("hello on stderr"), "{}", ran.stderr);
+}
+
+#[test]
+fn args_env_and_exit_codes() {
+    let ctd = Containerd::start("e2e-args", DEFAULT_WASMTIME);
+    let args = wasm_image(&ctd, "args", &[]);
+    // ctr replaces the whole command line (entrypoint included) with the given args.
+    let ran = ctd.run(&[], &args, "args", &["/args.wasm", "one", "two words"]);
+    ran.assert_ok();
+    assert_eq!(ran.stdout, "argv[0]=/args.wasm\nargv[1]=one\nargv[2]=two words\n");
+
+    let env = wasm_image(&ctd, "env", &[]);
+    let ran = ctd.run(&["--env", "GREETING=hi there"], &env, "env", &[]);
+    ran.assert_ok();
+    assert!(ran.stdout.lines().any(|l| l == "GREETING=hi there"), "{}", ran.stdout);
+    assert!(ran.stdout.lines().any(|l| l.starts_with("PATH=")), "the image's env: {}", ran.stdout);
+
+    let exit = wasm_image(&ctd, "exit", &[]);
+    for code in [0, 1, 42] {
+        let ran = ctd.run(&[], &exit, &format!("exit{code}"), &["/exit.wasm", &code.to_string()]);
+        assert_eq!(ran.code, Some(code), "{}", ran.stderr);
+    }
+}
+
+#[test]
+fn stdin_reaches_the_container() {
+    let ctd = Containerd::start("e2e-stdin", DEFAULT_WASMTIME);
+    let image = wasm_image(&ctd, "stdin", &[]);
+    let mut child = ctd
+        .ctr_command(&["run", "--rm", "--runtime", "io.containerd.wasm.v1", &image, "stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"through the fifo\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "through the fifo\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn files_in_the_image_and_an_entry_function() {
+    let ctd = Containerd::start("e2e-files", DEFAULT_WASMTIME);
+    let existing = ctd.node.root().join("existing.txt");
+    std::fs::write(&existing, "from the image\n").unwrap();
+    let spec = ImageSpec {
+        name: "docker.io/library/files:test",
+        files: vec![
+            (corpus("files"), "/files.wasm"),
+            (existing, "/data/existing.txt"),
+            (corpus("entry"), "/entry.wasm"),
+        ],
+        symlinks: vec![],
+        entrypoint: vec!["/files.wasm", "/data"],
+    };
+    ctd.import(&build_image(&spec, ctd.node.root()));
+    let ran = ctd.run(&[], spec.name, "files", &[]);
+    ran.assert_ok();
+    let mut lines: Vec<&str> = ran.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["entry: existing.txt", "entry: note.txt", "read back: written by wasm"]);
+
+    // `module.wasm#function` calls another export (here returning 42).
+    let ran = ctd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "io.containerd.wasm.v1",
+        spec.name,
+        "entry",
+        "/entry.wasm#answer",
+    ]);
+    assert_eq!(ran.code, Some(42), "{}", ran.stderr);
+}
+
+/// Starts a detached long-running container and waits until it runs.
+fn start_loop(ctd: &Containerd, image: &str, id: &str) {
+    let ran = ctd.ctr(&["run", "-d", "--runtime", "io.containerd.wasm.v1", image, id]);
+    ran.assert_ok();
+    wait_for_status(ctd, id, "RUNNING");
+}
+
+fn wait_for_status(ctd: &Containerd, id: &str, status: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ls = ctd.ctr(&["task", "ls"]).stdout;
+        if ls.lines().any(|l| l.split_whitespace().next() == Some(id) && l.contains(status)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} never reached {status}:\n{ls}\n{}", ctd.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Deletes the task and container; returns `ctr task rm`'s stderr (it names the exit code).
+fn remove(ctd: &Containerd, id: &str) -> String {
+    let rm = ctd.ctr(&["task", "rm", id]);
+    assert_eq!(rm.code, Some(0), "{}", rm.stderr);
+    ctd.ctr(&["containers", "rm", id]).assert_ok();
+    rm.stderr
+}
+
+/// Nothing of container `id` is left: process, mount, cgroup, libcontainer state.
+fn assert_nothing_left(ctd: &Containerd, id: &str) {
+    assert_eq!(
+        processes_matching(&format!("\"id\":\"{id}\"")),
+        Vec::<i32>::new(),
+        "a process of {id} is left"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.lines().any(|l| l.contains(&format!("/{id}/rootfs"))), "a mount of {id} is left");
+    for cgroup in [
+        format!("/sys/fs/cgroup/memory/{}/{id}", ctd.namespace),
+        format!("/sys/fs/cgroup/pids/{}/{id}", ctd.namespace),
+        format!("/sys/fs/cgroup/{}/{id}", ctd.namespace),
+    ] {
+        assert!(!Path::new(&cgroup).exists(), "cgroup {cgroup} is left");
+    }
+    let state = Path::new("/run/containerd-shim-wasm").join(&ctd.namespace).join(id);
+    assert!(!state.exists(), "state {} is left", state.display());
+}
+
+#[test]
+fn a_long_running_module_stops_on_sigterm_and_sigkill() {
+    let ctd = Containerd::start("e2e-signals", DEFAULT_WASMTIME);
+    let image = wasm_image(&ctd, "loop", &[]);
+    for (signal, status) in [("SIGTERM", "143"), ("SIGKILL", "137")] {
+        let id = format!("loop-{}", signal.to_lowercase());
+        start_loop(&ctd, &image, &id);
+        ctd.ctr(&["task", "kill", "-s", signal, &id]).assert_ok();
+        wait_for_status(&ctd, &id, "STOPPED");
+        let rm = remove(&ctd, &id);
+        assert!(rm.contains(&format!("exit code {status}")), "{signal}: {rm}");
+        assert_nothing_left(&ctd, &id);
+    }
+}
+
+#[test]
+fn ps_and_metrics_of_a_running_container() {
+    let ctd = Containerd::start("e2e-metrics", DEFAULT_WASMTIME);
+    let image = wasm_image(&ctd, "loop", &[]);
+    start_loop(&ctd, &image, "busy");
+    let ps = ctd.ctr(&["task", "ps", "busy"]);
+    ps.assert_ok();
+    let pids: Vec<&str> = ps.stdout.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(!pids.is_empty(), "{}", ps.stdout);
+    let metrics = ctd.ctr(&["task", "metrics", "busy"]);
+    metrics.assert_ok();
+    for metric in ["memory.usage_in_bytes", "cpuacct.usage", "pids.current"] {
+        assert!(metrics.stdout.contains(metric), "{metric} missing:\n{}", metrics.stdout);
+    }
+    ctd.ctr(&["task", "kill", "-s", "SIGKILL", "busy"]).assert_ok();
+    wait_for_status(&ctd, "busy", "STOPPED");
+    remove(&ctd, "busy");
+    assert_nothing_left(&ctd, "busy");
+}
+
+#[test]
+fn a_native_container_runs_through_the_same_shim() {
+    let ctd = Containerd::start("e2e-native", DEFAULT_WASMTIME);
+    let spec = ImageSpec {
+        name: "docker.io/library/busybox:test",
+        files: vec![(busybox(), "/bin/busybox")],
+        symlinks: vec![("busybox", "/bin/sh")],
+        entrypoint: vec!["/bin/sh", "-c", "echo native $(cat /proc/self/comm); exit 3"],
+    };
+    ctd.import(&build_image(&spec, ctd.node.root()));
+    let ran = ctd.run(&[], spec.name, "native", &[]);
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert_eq!(ran.stdout, "native cat\n");
+    assert_nothing_left(&ctd, "native");
+}
+
+#[test]
+fn engine_chosen_by_runtime_config_path_and_by_invoked_name() {
+    // No default engine: the engine must come from the options or the runtime's name.
+    let ctd = Containerd::start("e2e-select", "");
+    let image = wasm_image(&ctd, "hello", &[]);
+    let options = ctd.node.root().join("wasmtime-options.toml");
+    std::fs::write(&options, "engine = \"wasmtime\"\n[settings]\nopt_level = \"none\"\n").unwrap();
+    let ran = ctd.run(&["--runtime-config-path", path_str(&options)], &image, "by-options", &[]);
+    ran.assert_ok();
+    assert_eq!(ran.stdout, "hello from wasm\n");
+
+    let ran = ctd.ctr(&["run", "--rm", "--runtime", "io.containerd.wasmtime.v1", &image, "by-name"]);
+    ran.assert_ok();
+    assert_eq!(ran.stdout, "hello from wasm\n");
+
+    let ran = ctd.run(&[], &image, "no-engine", &[]);
+    assert_ne!(ran.code, Some(0));
+    assert!(ran.stderr.contains("no engine chosen"), "{}", ran.stderr);
+    assert_nothing_left(&ctd, "no-engine");
+}
+
+#[test]
+fn bad_input_fails_create_with_one_line_and_leaves_nothing() {
+    let ctd = Containerd::start("e2e-bad", DEFAULT_WASMTIME);
+    let image = wasm_image(&ctd, "hello", &[]);
+    let dirs = ctd.node.engines().display().to_string();
+    let cases: [(&str, &str, Vec<&str>); 4] = [
+        (
+            "unknown-engine",
+            "engine = \"nope\"\n",
+            vec!["engine \"nope\" is not installed", &dirs, "plugins present: wasmtime"],
+        ),
+        ("bad-toml", "engine = \n", vec!["invalid runtime options (ConfigPath"]),
+        ("unknown-key", "engine = \"wasmtime\"\nengin = 1\n", vec!["unknown field `engin`"]),
+        ("bad-settings", "[settings]\nopt_level = \"fastest\"\n", vec!["invalid wasmtime settings"]),
+    ];
+    for (id, options, fragments) in cases {
+        let path = ctd.node.root().join(format!("{id}.toml"));
+        std::fs::write(&path, options).unwrap();
+        let ran = ctd.run(&["--runtime-config-path", path_str(&path)], &image, id, &[]);
+        assert_ne!(ran.code, Some(0), "{id}");
+        let line = ran
+            .stderr
+            .lines()
+            .find(|l| l.contains("failed to create shim task"))
+            .unwrap_or_else(|| panic!("{id}: {}", ran.stderr));
+        for fragment in fragments {
+            assert!(line.contains(fragment), "{id}: {line:?} lacks {fragment:?}");
+        }
+        ctd.ctr(&["containers", "rm", id]);
+        assert_nothing_left(&ctd, id);
+    }
+
+    let data = ctd.node.root().join("data.txt");
+    std::fs::write(&data, "not a program").unwrap();
+    let spec = ImageSpec {
+        name: "docker.io/library/not-wasm:test",
+        files: vec![(data, "/data.txt")],
+        symlinks: vec![],
+        entrypoint: vec!["/data.txt"],
+    };
+    ctd.import(&build_image(&spec, ctd.node.root()));
+    let ran = ctd.run(&[], spec.name, "not-wasm", &[]);
+    assert!(ran.stderr.contains("entrypoint /data.txt is neither a WebAssembly module"), "{}", ran.stderr);
+    ctd.ctr(&["containers", "rm", "not-wasm"]);
+    assert_nothing_left(&ctd, "not-wasm");
+    assert_eq!(ctd.ctr(&["task", "ls", "-q"]).stdout, "");
+}

@@ -1,0 +1,141 @@
+//! `oci-image-builder`: an OCI image tarball from local files, with no registry and no
+//! docker. The result is an OCI image layout in a tar file that `ctr images import`
+//! reads; the image has one uncompressed layer holding the given files.
+//!
+//! ```text
+//! oci-image-builder --name docker.io/library/hello-wasm:latest \
+//!     --file target/corpus/hello.wasm:/hello.wasm --entrypoint /hello.wasm -o hello.tar
+//! ctr images import hello.tar
+//! ```
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Parser)]
+#[command(about = "Build an OCI image tarball from local files, importable with `ctr images import`")]
+struct Args {
+    /// Image reference, e.g. docker.io/library/hello-wasm:latest
+    #[arg(long)]
+    name: String,
+    /// HOST_PATH:IMAGE_PATH — a file to put in the image (mode kept)
+    #[arg(long = "file", value_name = "HOST:IMAGE")]
+    files: Vec<String>,
+    /// TARGET:IMAGE_PATH — a symbolic link in the image
+    #[arg(long = "symlink", value_name = "TARGET:IMAGE")]
+    symlinks: Vec<String>,
+    /// The image's entrypoint (repeat for arguments)
+    #[arg(long = "entrypoint", value_name = "ARG", required = true, allow_hyphen_values = true)]
+    entrypoint: Vec<String>,
+    /// Environment variable KEY=VALUE for the image config
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Where to write the tarball
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let layer = layer(&args)?;
+    let layer_digest = sha256(&layer);
+    let config = serde_json::to_vec(&json!({
+        "architecture": go_arch(),
+        "os": "linux",
+        "config": {
+            "Entrypoint": args.entrypoint,
+            "Env": env(&args.env),
+        },
+        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+        "history": [{ "created_by": "oci-image-builder" }],
+    }))?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
+    }))?;
+    let mut manifest_descriptor = descriptor("application/vnd.oci.image.manifest.v1+json", &manifest);
+    manifest_descriptor["annotations"] = json!({
+        "io.containerd.image.name": args.name,
+        "org.opencontainers.image.ref.name": args.name.rsplit_once(':').map_or("latest", |(_, tag)| tag),
+    });
+    manifest_descriptor["platform"] = json!({ "architecture": go_arch(), "os": "linux" });
+    let index = serde_json::to_vec(&json!({ "schemaVersion": 2, "manifests": [manifest_descriptor] }))?;
+
+    let out =
+        std::fs::File::create(&args.output).with_context(|| format!("create {}", args.output.display()))?;
+    let mut tar = tar::Builder::new(out);
+    add(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    add(&mut tar, "index.json", &index)?;
+    for blob in [&config, &manifest, &layer] {
+        add(&mut tar, &format!("blobs/sha256/{}", hex(blob)), blob)?;
+    }
+    tar.finish()?;
+    Ok(())
+}
+
+/// One layer with the files and links, in a stable order.
+fn layer(args: &Args) -> Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.mode(tar::HeaderMode::Deterministic);
+    for spec in &args.files {
+        let (host, image) = split(spec, "--file")?;
+        let mut file = std::fs::File::open(host).with_context(|| format!("open {host}"))?;
+        tar.append_file(image.trim_start_matches('/'), &mut file).with_context(|| format!("add {host}"))?;
+    }
+    for spec in &args.symlinks {
+        let (target, image) = split(spec, "--symlink")?;
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        tar.append_link(&mut header, image.trim_start_matches('/'), target)?;
+    }
+    Ok(tar.into_inner()?)
+}
+
+fn split<'a>(spec: &'a str, flag: &str) -> Result<(&'a str, &'a str)> {
+    match spec.rsplit_once(':') {
+        Some((a, b)) if !a.is_empty() && b.starts_with('/') => Ok((a, b)),
+        _ => bail!("{flag} {spec:?}: expected SOURCE:/ABSOLUTE/IMAGE/PATH"),
+    }
+}
+
+fn env(extra: &[String]) -> Vec<String> {
+    let mut env = vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+    env.extend(extra.iter().cloned());
+    env
+}
+
+fn add(tar: &mut tar::Builder<std::fs::File>, path: &str, data: &[u8]) -> Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, path, data)?;
+    Ok(())
+}
+
+fn descriptor(media_type: &str, blob: &[u8]) -> serde_json::Value {
+    json!({ "mediaType": media_type, "digest": sha256(blob), "size": blob.len() })
+}
+
+fn sha256(blob: &[u8]) -> String {
+    format!("sha256:{}", hex(blob))
+}
+
+fn hex(blob: &[u8]) -> String {
+    Sha256::digest(blob).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}

@@ -1,0 +1,180 @@
+//! A private containerd for end-to-end tests: its own root, state, sockets and config
+//! under a scratch directory (never a system instance), with the freshly built shim on
+//! its `PATH` (as `containerd-shim-wasm-v1` and `containerd-shim-wasmtime-v1`) and the
+//! wasmtime plugin in the shim's engine directory. Driven with `ctr`.
+//!
+//! Needs Debian's `containerd` package (`make e2e` and `.ci/run` install it); a missing
+//! `containerd` or `ctr` fails the test with the command that installs it.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{Node, Ran, path_str, target_dir, wasmtime_plugin};
+
+pub struct Containerd {
+    pub node: Node,
+    pub namespace: String,
+    child: Child,
+}
+
+impl Containerd {
+    /// Starts a private containerd; `config_extra` is added to the shim's config file.
+    pub fn start(name: &str, shim_config_extra: &str) -> Self {
+        for tool in ["containerd", "ctr"] {
+            assert!(
+                Command::new(tool).arg("--version").output().is_ok(),
+                "{tool} is missing: apt-get install containerd runc (make e2e does)"
+            );
+        }
+        let node = Node::new(name);
+        node.install("wasmtime", &wasmtime_plugin());
+        node.write_config(shim_config_extra);
+        let root = node.root();
+        let bin = root.join("bin");
+        fs::create_dir(&bin).unwrap();
+        for link in ["containerd-shim-wasm-v1", "containerd-shim-wasmtime-v1"] {
+            symlink(super::shim_bin(), bin.join(link)).unwrap();
+        }
+        let config = format!(
+            "version = 2\nroot = {:?}\nstate = {:?}\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = {:?}\n[ttrpc]\n  address = {:?}\n",
+            root.join("root"),
+            root.join("state"),
+            root.join("c.sock"),
+            root.join("c.sock.ttrpc"),
+        );
+        fs::write(root.join("containerd.toml"), config).unwrap();
+        let log = fs::File::create(root.join("containerd.log")).unwrap();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(root.join("containerd.toml"))
+            .env("PATH", path)
+            .env("CONTAINERD_SHIM_WASM_CONFIG", node.config())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd");
+        let containerd = Self { node, namespace: name.replace('_', "-"), child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while containerd.ctr(&["version"]).code != Some(0) {
+            assert!(Instant::now() < deadline, "containerd did not start:\n{}", containerd.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        containerd
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.node.root().join("c.sock")
+    }
+
+    pub fn ttrpc_socket(&self) -> PathBuf {
+        self.node.root().join("c.sock.ttrpc")
+    }
+
+    /// `ctr` against this containerd, in this test's namespace.
+    pub fn ctr_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("-a").arg(self.socket()).arg("-n").arg(&self.namespace).args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> Ran {
+        Ran::from(self.ctr_command(args).output().unwrap())
+    }
+
+    /// `ctr run --rm` with the wasm runtime (or `runtime`), image, container id, args.
+    pub fn run(&self, extra: &[&str], image: &str, id: &str, args: &[&str]) -> Ran {
+        let mut all = vec!["run", "--rm", "--runtime", "io.containerd.wasm.v1"];
+        all.extend_from_slice(extra);
+        all.extend_from_slice(&[image, id]);
+        all.extend_from_slice(args);
+        self.ctr(&all)
+    }
+
+    pub fn import(&self, tarball: &Path) {
+        let ran = self.ctr(&["images", "import", path_str(tarball)]);
+        assert_eq!(ran.code, Some(0), "import {}: {}", tarball.display(), ran.stderr);
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.node.root().join("containerd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let tasks = self.ctr(&["task", "ls", "-q"]).stdout;
+        for id in tasks.lines() {
+            self.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+            self.ctr(&["task", "rm", "-f", id]);
+        }
+        for id in self.ctr(&["containers", "ls", "-q"]).stdout.lines() {
+            self.ctr(&["containers", "rm", id]);
+        }
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        // Unmount what the snapshotter left under the scratch directory.
+        let root = self.node.root().display().to_string();
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<&str> =
+            mounts.lines().filter_map(|l| l.split(' ').nth(4)).filter(|p| p.starts_with(&root)).collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for point in points {
+            let _ = Command::new("umount").arg("-l").arg(point).status();
+        }
+    }
+}
+
+/// An image tarball built by `oci-image-builder` from corpus programs and files.
+pub struct ImageSpec<'a> {
+    pub name: &'a str,
+    /// (host file, image path)
+    pub files: Vec<(PathBuf, &'a str)>,
+    /// (target, image path)
+    pub symlinks: Vec<(&'a str, &'a str)>,
+    pub entrypoint: Vec<&'a str>,
+}
+
+pub fn build_image(spec: &ImageSpec<'_>, out_dir: &Path) -> PathBuf {
+    let builder = target_dir().join("debug/oci-image-builder");
+    assert!(
+        builder.is_file(),
+        "{} is missing: run `make fixtures` first (`make test` does)",
+        builder.display()
+    );
+    let out = out_dir.join(format!("{}.tar", spec.name.replace(['/', ':'], "_")));
+    let mut cmd = Command::new(builder);
+    cmd.arg("--name").arg(spec.name).arg("-o").arg(&out);
+    for (host, image) in &spec.files {
+        cmd.arg("--file").arg(format!("{}:{image}", host.display()));
+    }
+    for (target, image) in &spec.symlinks {
+        cmd.arg("--symlink").arg(format!("{target}:{image}"));
+    }
+    for arg in &spec.entrypoint {
+        cmd.arg(format!("--entrypoint={arg}"));
+    }
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "oci-image-builder failed for {}", spec.name);
+    out
+}
+
+/// Pids of processes whose command line contains `needle`.
+pub fn processes_matching(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
