@@ -155,7 +155,13 @@ fn assert_nothing_left(ctd: &Containerd, id: &str) {
         "a process of {id} is left"
     );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.lines().any(|l| l.contains(&format!("/{id}/rootfs"))), "a mount of {id} is left");
+    let bundle_rootfs = format!(
+        "{}/state/io.containerd.runtime.v2.task/{}/{id}/rootfs",
+        ctd.node.root().display(),
+        ctd.namespace
+    );
+    let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&bundle_rootfs)).collect();
+    assert!(left.is_empty(), "a mount of {id} is left: {left:#?}");
     for cgroup in [
         format!("/sys/fs/cgroup/memory/{}/{id}", ctd.namespace),
         format!("/sys/fs/cgroup/pids/{}/{id}", ctd.namespace),
@@ -163,8 +169,11 @@ fn assert_nothing_left(ctd: &Containerd, id: &str) {
     ] {
         assert!(!Path::new(&cgroup).exists(), "cgroup {cgroup} is left");
     }
-    let state = Path::new("/run/containerd-shim-wasm").join(&ctd.namespace).join(id);
-    assert!(!state.exists(), "state {} is left", state.display());
+    // libcontainer state: /run/containerd-shim-wasm/<containerd instance>/<namespace>/<id>
+    for instance in std::fs::read_dir("/run/containerd-shim-wasm").into_iter().flatten().flatten() {
+        let state = instance.path().join(&ctd.namespace).join(id);
+        assert!(!state.exists(), "state {} is left", state.display());
+    }
 }
 
 #[test]
@@ -285,4 +294,66 @@ fn bad_input_fails_create_with_one_line_and_leaves_nothing() {
     ctd.ctr(&["containers", "rm", "not-wasm"]);
     assert_nothing_left(&ctd, "not-wasm");
     assert_eq!(ctd.ctr(&["task", "ls", "-q"]).stdout, "");
+}
+
+#[test]
+fn kill_all_and_pod_grouping_share_one_shim() {
+    let ctd = Containerd::start("e2e-pod", DEFAULT_WASMTIME);
+    let image = wasm_image(&ctd, "loop", &[]);
+    let annotation = "io.kubernetes.cri.sandbox-id=pod-one";
+    for id in ["pod-a", "pod-b"] {
+        ctd.ctr(&["run", "-d", "--annotation", annotation, "--runtime", "io.containerd.wasm.v1", &image, id])
+            .assert_ok();
+        wait_for_status(&ctd, id, "RUNNING");
+    }
+    let servers = shim_servers(&ctd);
+    assert_eq!(servers.len(), 1, "containers of one pod share one shim: {servers:?}");
+    for id in ["pod-a", "pod-b"] {
+        ctd.ctr(&["task", "kill", "--all", "-s", "SIGKILL", id]).assert_ok();
+        wait_for_status(&ctd, id, "STOPPED");
+        remove(&ctd, id);
+        assert_nothing_left(&ctd, id);
+    }
+    wait_until(|| shim_servers(&ctd).is_empty(), "the shim exits after its last container");
+}
+
+#[test]
+fn a_killed_shim_is_cleaned_up_by_the_delete_action() {
+    let ctd = Containerd::start("e2e-crash", DEFAULT_WASMTIME);
+    let image = wasm_image(&ctd, "loop", &[]);
+    start_loop(&ctd, &image, "orphan");
+    let servers = shim_servers(&ctd);
+    assert_eq!(servers.len(), 1);
+    // SAFETY: plain kill(2) on the shim server this test started through containerd.
+    unsafe { libc::kill(servers[0], libc::SIGKILL) };
+    // containerd notices, runs `containerd-shim-wasm-v1 ... delete`, and drops the task.
+    wait_until(|| !ctd.ctr(&["task", "ls", "-q"]).stdout.contains("orphan"), "containerd cleans up the task");
+    ctd.ctr(&["containers", "rm", "orphan"]).assert_ok();
+    wait_until(|| processes_matching("\"id\":\"orphan\"").is_empty(), "the container's process is killed");
+    // containerd drops the task before its cleanup (the delete action) has finished.
+    wait_until(
+        || !std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains("/orphan/rootfs "),
+        "the rootfs is unmounted",
+    );
+    assert_nothing_left(&ctd, "orphan");
+}
+
+/// The long-lived shim servers of this test's containerd.
+fn shim_servers(ctd: &Containerd) -> Vec<i32> {
+    let address = format!("-address {}", ctd.socket().display());
+    processes_matching(&address)
+        .into_iter()
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("-socket")
+        })
+        .collect()
+}
+
+fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

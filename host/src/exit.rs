@@ -9,6 +9,7 @@
 //! | 134 | the program trapped (like a native process that aborts) |
 //! | 128+N | the engine process was killed by signal N (a crash, or a forwarded signal) |
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use shim_wasm_abi::Status;
@@ -59,7 +60,8 @@ pub fn report(outcome: Outcome) -> ExitCode {
         Err(failure) => {
             // One line, whatever the plugin sent: callers (containerd, CRI) show one line.
             let message = failure.message.split_whitespace().collect::<Vec<_>>().join(" ");
-            eprintln!("containerd-shim-wasm: error: {message}");
+            // Never `eprintln!`: it panics when stderr is gone.
+            let _ = writeln!(std::io::stderr(), "containerd-shim-wasm: error: {message}");
             ExitCode::from(failure.status)
         }
     }

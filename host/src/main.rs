@@ -25,15 +25,31 @@ fn main() -> ExitCode {
     exit::report(cli::run())
 }
 
-/// Logs go to stderr (containerd captures a shim's stderr into its own log); the level
+/// Logs go to stderr (the shim server points it at containerd's log FIFO); the level
 /// comes from `RUST_LOG`, `warn` by default so operator commands stay quiet.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
+}
+
+/// stderr that never fails: containerd closes a shim's log FIFO when the container whose
+/// bundle holds it is deleted, while the shim goes on serving the pod's other containers.
+/// A failed log write must not become a panic (`eprintln!`) in a request thread.
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -60,7 +60,9 @@ impl Containerd {
             .stderr(log)
             .spawn()
             .expect("start containerd");
-        let containerd = Self { node, namespace: name.replace('_', "-"), child };
+        // A namespace of this run only: a crashed earlier run cannot collide with it.
+        let namespace = format!("{name}-{}", std::process::id());
+        let containerd = Self { node, namespace, child };
         let deadline = Instant::now() + Duration::from_secs(20);
         while containerd.ctr(&["version"]).code != Some(0) {
             assert!(Instant::now() < deadline, "containerd did not start:\n{}", containerd.log());

@@ -51,7 +51,9 @@ impl Executor for ShimExecutor {
                     Ok(code) => (code & 0xff) as u8,
                     Err(failure) => {
                         // The container's stderr is where the operator looks (ctr, kubectl logs).
-                        eprintln!("containerd-shim-wasm: error: {}", failure.message);
+                        use std::io::Write;
+                        let _ =
+                            writeln!(std::io::stderr(), "containerd-shim-wasm: error: {}", failure.message);
                         failure.status
                     }
                 };

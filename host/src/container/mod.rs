@@ -22,7 +22,11 @@ pub mod rootfs;
 
 use std::path::PathBuf;
 
-/// Where libcontainer keeps container state for a containerd namespace.
-pub fn state_root(namespace: &str) -> PathBuf {
-    PathBuf::from("/run/containerd-shim-wasm").join(namespace)
+/// Where libcontainer keeps container state for one containerd (by its address) and
+/// namespace, so two containerds on a node never see each other's containers.
+pub fn state_root(containerd_address: &str, namespace: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(containerd_address.as_bytes());
+    let instance: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    PathBuf::from("/run/containerd-shim-wasm").join(instance).join(namespace)
 }

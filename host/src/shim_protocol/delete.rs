@@ -12,7 +12,7 @@ use crate::exit::Outcome;
 
 pub fn delete(flags: &Flags) -> Outcome {
     let bundle = if flags.bundle.is_empty() { std::env::current_dir()? } else { flags.bundle.clone().into() };
-    if let Err(e) = lifecycle::delete(&state_root(&flags.namespace), &flags.id) {
+    if let Err(e) = lifecycle::delete(&state_root(&flags.address, &flags.namespace), &flags.id) {
         tracing::warn!(id = %flags.id, "cleanup: {e}");
     }
     rootfs::unmount(&bundle);

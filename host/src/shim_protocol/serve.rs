@@ -35,7 +35,7 @@ pub fn serve(flags: &Flags, argv0: String) -> Outcome {
     let ttrpc_address = std::env::var("TTRPC_ADDRESS")
         .map_err(|_| Failure::new(SHIM_FAILURE, "TTRPC_ADDRESS is not set (containerd sets it)"))?;
     let publisher = RemotePublisher::new(&ttrpc_address)?;
-    let service = TaskService::start(&flags.namespace, argv0, publisher);
+    let service = TaskService::start(&flags.namespace, &flags.address, argv0, publisher);
 
     let mut server = ttrpc::Server::new().add_listener(listener)?;
     server = server.register_service(task_methods(&service));

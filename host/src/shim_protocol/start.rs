@@ -33,9 +33,9 @@ pub fn start(flags: &Flags, argv0: &str) -> Outcome {
     let address = containerd_shim::socket_address(&flags.address, &flags.namespace, &grouping);
     let path = address.strip_prefix("unix://").unwrap_or(&address).to_string();
 
-    if UnixStream::connect(&path).is_ok() {
-        tracing::info!(id = %flags.id, %address, "reusing the pod's shim");
-    } else {
+    // No logging on this path: containerd 1.6 reads start's stdout and stderr together
+    // as the address.
+    if UnixStream::connect(&path).is_err() {
         let listener = bind(&path)?;
         spawn_server(flags, argv0, &address, &listener)?;
     }

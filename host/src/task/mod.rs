@@ -60,12 +60,17 @@ pub struct TaskService {
 
 impl TaskService {
     /// Creates the service and starts reaping children.
-    pub fn start(namespace: &str, argv0: String, publisher: RemotePublisher) -> Arc<Self> {
+    pub fn start(
+        namespace: &str,
+        containerd_address: &str,
+        argv0: String,
+        publisher: RemotePublisher,
+    ) -> Arc<Self> {
         let reaper = reaper::Reaper::start();
         let service = Arc::new(Self {
             namespace: namespace.to_string(),
             argv0,
-            state_root: state_root(namespace),
+            state_root: state_root(containerd_address, namespace),
             publisher,
             tasks: Mutex::new(HashMap::new()),
             changed: Condvar::new(),
@@ -127,25 +132,30 @@ fn no_exec(exec_id: &str) -> Result<(), TaskError> {
 
 impl Task for TaskService {
     fn create(&self, _ctx: &TtrpcContext, req: CreateTaskRequest) -> TtrpcResult<CreateTaskResponse> {
+        tracing::debug!(id = %req.id, "create");
         Ok(create::create(self, &req)?)
     }
 
     fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
+        tracing::debug!(id = %req.id, "start");
         no_exec(&req.exec_id)?;
         Ok(run::start(self, &req.id)?)
     }
 
     fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> TtrpcResult<Empty> {
+        tracing::debug!(id = %req.id, "kill");
         no_exec(&req.exec_id)?;
         Ok(run::kill(self, &req.id, req.signal, req.all)?)
     }
 
     fn wait(&self, _ctx: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
+        tracing::debug!(id = %req.id, "wait");
         no_exec(&req.exec_id)?;
         Ok(run::wait(self, &req.id)?)
     }
 
     fn close_io(&self, _ctx: &TtrpcContext, req: CloseIORequest) -> TtrpcResult<Empty> {
+        tracing::debug!(id = %req.id, "close_io");
         no_exec(&req.exec_id)?;
         // The container holds its stdin FIFO itself; the shim keeps no copy to close.
         self.record(&req.id)?;
@@ -153,24 +163,29 @@ impl Task for TaskService {
     }
 
     fn delete(&self, _ctx: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
+        tracing::debug!(id = %req.id, "delete");
         no_exec(&req.exec_id)?;
         Ok(delete::delete(self, &req.id)?)
     }
 
     fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {
+        tracing::debug!(id = %req.id, "state");
         no_exec(&req.exec_id)?;
         Ok(inspect::state(self, &req.id)?)
     }
 
     fn pids(&self, _ctx: &TtrpcContext, req: PidsRequest) -> TtrpcResult<PidsResponse> {
+        tracing::debug!(id = %req.id, "pids");
         Ok(inspect::pids(self, &req.id)?)
     }
 
     fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
+        tracing::debug!(id = %req.id, "stats");
         Ok(inspect::stats(self, &req.id)?)
     }
 
     fn connect(&self, _ctx: &TtrpcContext, req: ConnectRequest) -> TtrpcResult<ConnectResponse> {
+        tracing::debug!(id = %req.id, "connect");
         Ok(inspect::connect(self, &req.id)?)
     }
 

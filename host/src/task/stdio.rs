@@ -1,5 +1,5 @@
-//! The container's stdio: containerd's FIFOs (or nothing), opened so that opening never
-//! blocks on a missing peer.
+//! The container's stdio: containerd's FIFOs, `file://` URIs, or nothing; FIFOs are
+//! opened so that opening never blocks on a missing peer.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -32,6 +32,16 @@ fn open_input(path: &str) -> Result<OwnedFd, TaskError> {
 }
 
 fn open_output(path: &str) -> Result<OwnedFd, TaskError> {
+    // `ctr run --log-uri file:///x` and CRI-less clients: append to a file.
+    if let Some(file) = path.strip_prefix("file://") {
+        let file = OpenOptions::new().create(true).append(true).open(file).map_err(|e| io_error(path, e))?;
+        return Ok(file.into());
+    }
+    if path.starts_with("binary://") {
+        return Err(TaskError::InvalidArgument(format!(
+            "stdio {path}: binary:// log URIs are not supported by the wasm shim; use a FIFO or file:// URI"
+        )));
+    }
     let path = if path.is_empty() { "/dev/null" } else { path };
     // Read-write never blocks on a FIFO, whether or not the reader is there yet.
     let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| io_error(path, e))?;

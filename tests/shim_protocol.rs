@@ -1,0 +1,128 @@
+//! The shim protocol without containerd's task manager in the way: `start` answers a
+//! plain address, and a ttrpc client (task API v3, as containerd 2.x speaks it) drives
+//! Create → Start → Wait → Delete → Shutdown with runtime options carrying `ConfigBody`
+//! (`engine = 'wasmtime'`, single-quoted as containerd 2.x writes it), which Debian's
+//! containerd 1.6 never sends. A private containerd receives the shim's events.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use containerd_shim::api::{CreateTaskRequest, DeleteRequest, ShutdownRequest, StartRequest, WaitRequest};
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
+use containerd_shim::protos::shim_sync::TaskClient;
+use containerd_shim::protos::ttrpc::{self, context::Context};
+use support::containerd::Containerd;
+use support::{corpus, path_str, shim_bin};
+
+/// runtimeoptions.v1.Options { type_url = 1, config_body = 3 }, encoded by hand.
+fn options_with_body(body: &str) -> Any {
+    let mut value = Vec::new();
+    for (field, text) in [(1u8, "runtimeoptions.v1.Options"), (3u8, body)] {
+        value.push((field << 3) | 2);
+        value.push(text.len() as u8);
+        value.extend_from_slice(text.as_bytes());
+    }
+    let mut any = Any::new();
+    any.type_url = "runtimeoptions.v1.Options".into();
+    any.value = value;
+    any
+}
+
+/// A bundle from `ctr oci spec` with `/hello.wasm` as the entrypoint.
+fn bundle(dir: &Path, namespace: &str, id: &str) {
+    let spec = Command::new("ctr").args(["oci", "spec"]).output().unwrap();
+    let mut spec: serde_json::Value = serde_json::from_slice(&spec.stdout).unwrap();
+    spec["process"]["args"] = serde_json::json!(["/hello.wasm"]);
+    spec["process"]["env"] = serde_json::json!(["PATH=/bin"]);
+    spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{namespace}/{id}"));
+    std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+    std::fs::copy(corpus("hello"), dir.join("rootfs/hello.wasm")).unwrap();
+    std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+}
+
+fn shim(ctd: &Containerd, bundle: &Path, id: &str, action: &str) -> std::process::Output {
+    Command::new(shim_bin())
+        .args(["-namespace", &ctd.namespace, "-id", id, "-address", path_str(&ctd.socket())])
+        .args(["-publish-binary", "containerd", action])
+        .current_dir(bundle)
+        .env("TTRPC_ADDRESS", ctd.ttrpc_socket())
+        .env("CONTAINERD_SHIM_WASM_CONFIG", ctd.node.config())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn create_request(bundle: &Path, id: &str, body: &str) -> CreateTaskRequest {
+    let mut req = CreateTaskRequest::new();
+    req.id = id.into();
+    req.bundle = bundle.display().to_string();
+    req.stdout = format!("file://{}", bundle.join("stdout").display());
+    req.stderr = format!("file://{}", bundle.join("stderr").display());
+    req.options = Some(options_with_body(body)).into();
+    req
+}
+
+#[test]
+fn config_body_selects_the_engine_over_ttrpc() {
+    // No default engine in the shim config: only ConfigBody can choose one.
+    let ctd = Containerd::start("proto-body", "");
+    let dir = ctd.node.root().join("bundle");
+    let id = "body";
+    bundle(&dir, &ctd.namespace, id);
+
+    let started = shim(&ctd, &dir, id, "start");
+    assert!(started.status.success(), "start: {}", String::from_utf8_lossy(&started.stderr));
+    let address = String::from_utf8(started.stdout).unwrap();
+    assert!(address.starts_with("unix:///") && !address.contains('{'), "a plain address: {address:?}");
+
+    let client = TaskClient::new(ttrpc::Client::connect(&address).unwrap());
+    let ctx = || Context::default();
+
+    // An unknown engine in ConfigBody fails Create with one line.
+    let err = client.create(ctx(), &create_request(&dir, id, "engine = 'nope'\n")).unwrap_err().to_string();
+    assert!(
+        err.contains("engine \\\"nope\\\" is not installed")
+            || err.contains("engine \"nope\" is not installed"),
+        "{err}"
+    );
+
+    let created = client
+        .create(ctx(), &create_request(&dir, id, "engine = 'wasmtime'\n[settings]\nopt_level = 'none'\n"))
+        .unwrap();
+    assert!(created.pid > 0);
+    let mut start = StartRequest::new();
+    start.id = id.into();
+    client.start(ctx(), &start).unwrap();
+    let mut wait = WaitRequest::new();
+    wait.id = id.into();
+    assert_eq!(client.wait(ctx(), &wait).unwrap().exit_status, 0);
+    assert_eq!(std::fs::read_to_string(dir.join("stdout")).unwrap(), "hello from wasm\n");
+    let mut delete = DeleteRequest::new();
+    delete.id = id.into();
+    assert_eq!(client.delete(ctx(), &delete).unwrap().exit_status, 0);
+
+    let shutdown = ShutdownRequest::new();
+    let _ = client.shutdown(ctx(), &shutdown);
+    let socket = address.trim_start_matches("unix://").to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&socket).exists() {
+        assert!(Instant::now() < deadline, "the shim did not shut down");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn delete_action_answers_a_delete_response() {
+    let ctd = Containerd::start("proto-delete", "");
+    let dir = ctd.node.root().join("bundle");
+    bundle(&dir, &ctd.namespace, "gone");
+    let out = shim(&ctd, &dir, "gone", "delete");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    use containerd_shim::protos::protobuf::Message;
+    let response = containerd_shim::DeleteResponse::parse_from_bytes(&out.stdout).unwrap();
+    assert_eq!(response.exit_status, 137);
+    assert!(response.exited_at.is_some());
+}
