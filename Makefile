@@ -7,7 +7,7 @@
 #   make e2e              only the end-to-end tests through a private containerd
 #   make install          shim into $(PREFIX)/bin, plugins into $(ENGINE_DIR)
 #   make bench            figures for the plugin path (not run in CI)
-#   make demo             runs a wasm program through the shim and a plugin
+#   make demo             runs a wasm container through a private containerd and the shim
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -54,18 +54,22 @@ bench: build plugins
 	bash tests/bench/plugin_path.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release
 
 demo: build plugin-wasmtime
-	bash tests/demo/run.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release
+	$(CARGO) build --release -p oci-image-builder
+	bash tests/demo/run.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release $(TARGET_DIR)/release/oci-image-builder
 
 install: build plugins
 	install -d $(BINDIR) $(ENGINE_DIR)
 	install -m 0755 $(TARGET_DIR)/release/$(SHIM) $(BINDIR)/$(SHIM)
+	# containerd-shim-<engine>-v1 links: runwasi's runtime names (io.containerd.<engine>.v1)
+	# select the engine by the name the shim is invoked as.
 	for p in $(PLUGINS); do \
 		install -m 0755 $(TARGET_DIR)/release/libengine_$$p.so $(ENGINE_DIR)/$$p.so || exit 1; \
+		ln -sf $(SHIM) $(BINDIR)/containerd-shim-$$p-v1 || exit 1; \
 	done
 
 uninstall:
 	rm -f $(BINDIR)/$(SHIM)
-	for p in $(PLUGINS); do rm -f $(ENGINE_DIR)/$$p.so; done
+	for p in $(PLUGINS); do rm -f $(ENGINE_DIR)/$$p.so $(BINDIR)/containerd-shim-$$p-v1; done
 	-rmdir $(ENGINE_DIR) $(DESTDIR)$(PREFIX)/lib/containerd-shim-wasm 2>/dev/null
 
 clean:

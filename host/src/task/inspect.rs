@@ -46,7 +46,7 @@ pub fn pids(service: &TaskService, id: &str) -> Result<PidsResponse, TaskError> 
 pub fn stats(service: &TaskService, id: &str) -> Result<StatsResponse, TaskError> {
     service.record(id)?;
     let stats = lifecycle::stats(&service.state_root, id)?;
-    let any = containerd_shim::util::convert_to_any(Box::new(metrics::v1_metrics(&stats)))
+    let any = containerd_shim::util::convert_to_any(metrics::for_host(&stats))
         .map_err(|e| TaskError::Internal(format!("cannot encode metrics: {e}")))?;
     let mut response = StatsResponse::new();
     response.stats = Some(any).into();
