@@ -122,7 +122,14 @@ fn files_in_the_image_and_an_entry_function() {
 
 /// Starts a detached long-running container and waits until it runs.
 fn start_loop(ctd: &Containerd, image: &str, id: &str) {
-    let ran = ctd.ctr(&["run", "-d", "--runtime", "io.containerd.wasm.v1", image, id]);
+    start_loop_with(ctd, &[], image, id);
+}
+
+fn start_loop_with(ctd: &Containerd, extra: &[&str], image: &str, id: &str) {
+    let mut args = vec!["run", "-d", "--runtime", "io.containerd.wasm.v1"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[image, id]);
+    let ran = ctd.ctr(&args);
     ran.assert_ok();
     wait_for_status(ctd, id, "RUNNING");
 }
@@ -192,10 +199,10 @@ fn a_long_running_module_stops_on_sigterm_and_sigkill() {
 }
 
 #[test]
-fn ps_and_metrics_of_a_running_container() {
+fn ps_metrics_and_resource_limits_of_a_running_container() {
     let ctd = Containerd::start("e2e-metrics", DEFAULT_WASMTIME);
     let image = wasm_image(&ctd, "loop", &[]);
-    start_loop(&ctd, &image, "busy");
+    start_loop_with(&ctd, &["--memory-limit", "67108864"], &image, "busy");
     let ps = ctd.ctr(&["task", "ps", "busy"]);
     ps.assert_ok();
     let pids: Vec<&str> = ps.stdout.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
@@ -205,6 +212,9 @@ fn ps_and_metrics_of_a_running_container() {
     for metric in ["memory.usage_in_bytes", "cpuacct.usage", "pids.current"] {
         assert!(metrics.stdout.contains(metric), "{metric} missing:\n{}", metrics.stdout);
     }
+    // The spec's resource limits are applied to the container's cgroup.
+    let limit = metrics.stdout.lines().find(|l| l.starts_with("memory.limit_in_bytes")).unwrap_or_default();
+    assert!(limit.split_whitespace().nth(1) == Some("67108864"), "memory limit not applied: {limit:?}");
     ctd.ctr(&["task", "kill", "-s", "SIGKILL", "busy"]).assert_ok();
     wait_for_status(&ctd, "busy", "STOPPED");
     remove(&ctd, "busy");
@@ -356,4 +366,31 @@ fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
         assert!(Instant::now() < deadline, "timed out waiting: {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn an_oom_kill_is_published_as_a_task_oom_event() {
+    let ctd = Containerd::start("e2e-oom", DEFAULT_WASMTIME);
+    let spec = ImageSpec {
+        name: "docker.io/library/busybox-hog:test",
+        files: vec![(busybox(), "/bin/busybox")],
+        symlinks: vec![("busybox", "/bin/sh"), ("busybox", "/bin/head"), ("busybox", "/bin/tr")],
+        // Holds 256 MiB in a shell variable: far past the 32 MiB limit.
+        entrypoint: vec!["/bin/sh", "-c", "x=$(head -c 268435456 /dev/zero | tr '\\0' a); echo survived"],
+    };
+    ctd.import(&build_image(&spec, ctd.node.root()));
+    let mut events =
+        ctd.ctr_command(&["events"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let ran = ctd.run(&["--memory-limit", "33554432"], spec.name, "hog", &[]);
+    assert_eq!(ran.code, Some(137), "the container is OOM-killed: {}", ran.stdout);
+    std::thread::sleep(Duration::from_millis(500));
+    events.kill().unwrap();
+    let out = events.wait_with_output().unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    let oom = events
+        .lines()
+        .find(|l| l.contains("/tasks/oom"))
+        .unwrap_or_else(|| panic!("no /tasks/oom event:\n{events}"));
+    assert!(oom.contains("hog"), "{oom}");
+    assert_nothing_left(&ctd, "hog");
 }

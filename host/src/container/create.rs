@@ -4,19 +4,18 @@
 //! It runs in a fresh, single-threaded process: it mounts the rootfs, classifies the
 //! entrypoint, and for a wasm container chooses the engine (runtime options → invoked
 //! name → config default), loads its plugin and checks the settings by creating an
-//! engine once; then libcontainer clones the container's init process from it. It exits once the container is created; the
-//! init process is then reparented to the shim, which is a child subreaper.
+//! engine once; then libcontainer clones the container's init process from it. It exits
+//! once the container is created; the init process is then reparented to the shim, which
+//! is a child subreaper.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 use serde::{Deserialize, Serialize};
-use shimcfg::ShimConfig;
-
-use libcontainer::oci_spec::runtime::Spec;
-use shimcfg::select_engine;
+use shimcfg::{ShimConfig, select_engine};
 
 use super::entrypoint::{Entrypoint, classify};
 use super::executor::{PLUGIN, ShimExecutor};

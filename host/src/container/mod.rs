@@ -11,13 +11,15 @@
 //! the helper is a fresh single-threaded process.
 //!
 //! [`lifecycle`] holds the operations the shim does in its own process on an existing
-//! container (start, kill, delete, pids, stats): none of them clones.
+//! container (start, kill, delete, pids, stats): none of them clones; [`oom`] watches its
+//! cgroup for out-of-memory kills.
 
 pub mod create;
 pub mod entrypoint;
 pub mod executor;
 pub mod lifecycle;
 pub mod metrics;
+pub mod oom;
 pub mod rootfs;
 
 use std::path::PathBuf;

@@ -21,8 +21,8 @@ use containerd_shim::api::{CreateTaskRequest, CreateTaskResponse};
 use super::error::TaskError;
 use super::{TaskRecord, TaskService, events, stdio};
 use crate::container::create::{COMMAND, CreateRequest, STDIO_FDS};
-use crate::container::lifecycle;
 use crate::container::rootfs::{self, RootfsMount};
+use crate::container::{lifecycle, oom};
 use crate::shim_protocol::options::RawRuntimeOptions;
 use crate::shim_protocol::start::SAVED_OPTIONS_FILE;
 
@@ -46,10 +46,25 @@ pub fn create(service: &TaskService, req: &CreateTaskRequest) -> Result<CreateTa
     }
     let pid = created?;
     tracing::info!(id = %req.id, pid, "container created");
+    if let Some(cgroups_path) = cgroups_path(&bundle) {
+        let (service_weak, id) = (service.weak(), req.id.clone());
+        oom::watch(&cgroups_path, move || {
+            if let Some(service) = service_weak.upgrade() {
+                tracing::warn!(%id, "container hit its memory limit (OOM kill)");
+                events::task_oom(&service, &id);
+            }
+        });
+    }
     events::task_create(service, &req.id, &req.bundle, pid);
     let mut response = CreateTaskResponse::new();
     response.pid = pid;
     Ok(response)
+}
+
+fn cgroups_path(bundle: &Path) -> Option<String> {
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
+    spec["linux"]["cgroupsPath"].as_str().map(String::from)
 }
 
 fn create_in_bundle(service: &TaskService, req: &CreateTaskRequest, bundle: &Path) -> Result<u32, TaskError> {

@@ -2,7 +2,7 @@
 //! never fatal: containerd also learns exits from Wait.
 
 use containerd_shim::Context;
-use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskStart};
+use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskOOM, TaskStart};
 use containerd_shim::protos::protobuf::MessageDyn;
 use containerd_shim::protos::topics::*;
 
@@ -47,4 +47,10 @@ pub fn task_delete(service: &TaskService, id: &str, pid: u32, exit: &Exit) {
     event.exit_status = exit.status;
     event.exited_at = Some(exit.at.clone()).into();
     publish(service, TASK_DELETE_EVENT_TOPIC, Box::new(event));
+}
+
+pub fn task_oom(service: &TaskService, id: &str) {
+    let mut event = TaskOOM::new();
+    event.container_id = id.to_string();
+    publish(service, TASK_OOM_EVENT_TOPIC, Box::new(event));
 }

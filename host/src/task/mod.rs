@@ -17,7 +17,7 @@ mod stdio;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 
 use containerd_shim::api::*;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -56,6 +56,7 @@ pub struct TaskService {
     changed: Condvar,
     shutdown: Mutex<bool>,
     reaper: Arc<reaper::Reaper>,
+    me: OnceLock<Weak<TaskService>>,
 }
 
 impl TaskService {
@@ -76,12 +77,19 @@ impl TaskService {
             changed: Condvar::new(),
             shutdown: Mutex::new(false),
             reaper: reaper.clone(),
+            me: OnceLock::new(),
         });
+        let _ = service.me.set(Arc::downgrade(&service));
         let weak = Arc::downgrade(&service);
         reaper.set_listener(Box::new(move |pid, status| {
             weak.upgrade().is_some_and(|s| s.on_exit(pid, status))
         }));
         service
+    }
+
+    /// The service itself, for threads that outlive a request (OOM watchers).
+    fn weak(&self) -> Weak<Self> {
+        self.me.get().cloned().unwrap_or_default()
     }
 
     /// Blocks until containerd asks the shim to shut down.
