@@ -17,8 +17,9 @@ mod task;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    init_logging();
     let args: Vec<String> = std::env::args().collect();
+    // containerd passes -debug to shims when its own log level is debug.
+    init_logging(if args.iter().any(|a| a == "-debug") { "debug" } else { "warn" });
     if shim_protocol::is_containerd_invocation(&args) {
         return exit::report(shim_protocol::run(&args));
     }
@@ -26,10 +27,10 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (the shim server points it at containerd's log FIFO); the level
-/// comes from `RUST_LOG`, `warn` by default so operator commands stay quiet.
-fn init_logging() {
+/// comes from `RUST_LOG`, else `default` (`warn`, so operator commands stay quiet).
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LossyStderr)

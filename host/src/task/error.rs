@@ -30,7 +30,11 @@ impl From<TaskError> for ttrpc::Error {
         };
         // One line: containerd and the CRI show it to the user as is.
         let message = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
-        tracing::error!("{message}");
+        match code {
+            // Routine answers (kill after exit, lookups of deleted tasks).
+            Code::NOT_FOUND | Code::ALREADY_EXISTS => tracing::debug!("{message}"),
+            _ => tracing::error!("{message}"),
+        }
         ttrpc::Error::RpcStatus(ttrpc::get_status(code, message))
     }
 }
