@@ -1,7 +1,7 @@
 //! A private containerd for end-to-end tests: its own root, state, sockets and config
 //! under a scratch directory (never a system instance), with the freshly built shim on
-//! its `PATH` (as `containerd-shim-wasm-v1` and `containerd-shim-wasmtime-v1`) and the
-//! wasmtime plugin in the shim's engine directory. Driven with `ctr`.
+//! its `PATH` (as `containerd-shim-wasm-v1` and `containerd-shim-wasmtime-v1`) and every
+//! engine plugin built here in the shim's engine directory. Driven with `ctr`.
 //!
 //! Needs Debian's `containerd` package (`make e2e` and `.ci/run` install it); a missing
 //! `containerd` or `ctr` fails the test with the command that installs it.
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Node, Ran, path_str, target_dir, wasmtime_plugin};
+use super::{Node, Ran, engines, path_str, target_dir};
 
 pub struct Containerd {
     pub node: Node,
@@ -30,7 +30,9 @@ impl Containerd {
             );
         }
         let node = Node::new(name);
-        node.install("wasmtime", &wasmtime_plugin());
+        for (engine, plugin) in engines() {
+            node.install(engine, &plugin);
+        }
         node.write_config(shim_config_extra);
         let root = node.root();
         let bin = root.join("bin");

@@ -188,6 +188,21 @@ pub fn wasmtime_plugin() -> PathBuf {
     built_plugin("release", "engine_wasmtime", "make plugin-wasmtime")
 }
 
+/// Every engine plugin the conformance corpus runs on: wasmtime always (`make test`
+/// builds it); the others when built here, with a SKIPPED line when not.
+pub fn engines() -> Vec<(&'static str, PathBuf)> {
+    let mut found = vec![("wasmtime", wasmtime_plugin())];
+    for name in ["wamr", "wasmer", "wasmedge"] {
+        let path = target_dir().join("release").join(format!("libengine_{name}.so"));
+        if path.is_file() {
+            found.push((name, path));
+        } else {
+            println!("SKIPPED: engine {name}: plugin not built here (make plugin-{name})");
+        }
+    }
+    found
+}
+
 /// The Rust fixture plugin whose `run` panics.
 pub fn panic_plugin() -> PathBuf {
     built_plugin("debug", "fixture_panic_plugin", "make fixtures")

@@ -32,6 +32,8 @@ pub enum ShimExecutor {
 
 impl Executor for ShimExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        // From here on this is the container's process: the shim's logs stay out of it.
+        crate::logging::release();
         match self {
             Self::Native => get_executor().validate(&with_default_path(spec)),
             Self::Wasm { module, .. } if module.is_file() => Ok(()),

@@ -1,0 +1,175 @@
+//! The WAMR embedding calls: load, WASI arguments, instantiate, call, exit code,
+//! teardown. WAMR keeps pointers to the module buffer and to the WASI argument arrays
+//! until the module is unloaded, so both live in [`Loaded`] until then.
+
+use std::ffi::{CStr, CString, c_char};
+use std::os::fd::AsRawFd;
+use std::ptr;
+use std::sync::OnceLock;
+
+use shim_wasm_abi::plugin::{PluginError, RunRequest};
+use wamrx_sys as sys;
+
+static INIT: OnceLock<bool> = OnceLock::new();
+
+/// Initialises the WAMR runtime once per process (it is process-global).
+pub fn init() -> Result<(), PluginError> {
+    // SAFETY: wasm_runtime_init has no preconditions; called once.
+    if *INIT.get_or_init(|| unsafe { sys::wasm_runtime_init() }) {
+        Ok(())
+    } else {
+        Err(PluginError::internal("cannot initialise the WAMR runtime"))
+    }
+}
+
+/// A loaded module with everything WAMR points into.
+struct Loaded {
+    module: sys::wasm_module_t,
+    _buffer: Vec<u8>,
+    _strings: Vec<CString>,
+    _pointers: Vec<Vec<*const c_char>>,
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        // SAFETY: loaded by wasm_runtime_load, unloaded once, after every instance.
+        unsafe { sys::wasm_runtime_unload(self.module) };
+    }
+}
+
+struct Instance(sys::wasm_module_inst_t);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // SAFETY: created by wasm_runtime_instantiate_ex, freed once.
+        unsafe { sys::wasm_runtime_deinstantiate(self.0) };
+    }
+}
+
+fn cstring(text: &str, what: &str) -> Result<CString, PluginError> {
+    CString::new(text).map_err(|_| PluginError::invalid_argument(format!("{what} contains a NUL byte")))
+}
+
+/// Runs the request's program and returns its exit status.
+pub fn run(
+    bytes: &[u8],
+    request: &RunRequest<'_>,
+    stack_size: u32,
+    max_pages: Option<u32>,
+) -> Result<i32, PluginError> {
+    let loaded = load(bytes, request)?;
+    let mut error = [0 as c_char; 256];
+    let mut args: sys::InstantiationArgs = unsafe { std::mem::zeroed() };
+    args.default_stack_size = stack_size;
+    args.host_managed_heap_size = 0;
+    args.max_memory_pages = max_pages.unwrap_or(0);
+    // SAFETY: module loaded above; the error buffer is writable for its length.
+    let instance = unsafe {
+        sys::wasm_runtime_instantiate_ex(loaded.module, &args, error.as_mut_ptr(), error.len() as u32)
+    };
+    if instance.is_null() {
+        return Err(PluginError::invalid_module(format!(
+            "cannot instantiate the module: {}",
+            c_text(&error)
+        )));
+    }
+    let instance = Instance(instance);
+    // SAFETY: lookups on a live instance; the names are NUL-terminated.
+    let function = unsafe {
+        match request.entry {
+            Some(name) => sys::wasm_runtime_lookup_function(instance.0, cstring(name, "entry")?.as_ptr()),
+            None => sys::wasm_runtime_lookup_wasi_start_function(instance.0),
+        }
+    };
+    if function.is_null() {
+        return Err(PluginError::invalid_argument(format!(
+            "the module exports no function `{}`",
+            request.entry.unwrap_or("_start")
+        )));
+    }
+    // SAFETY: the singleton exec env belongs to the instance.
+    let exec_env = unsafe { sys::wasm_runtime_get_exec_env_singleton(instance.0) };
+    if exec_env.is_null() {
+        return Err(PluginError::internal("cannot create a WAMR execution environment"));
+    }
+    // Room for one i32 result (an entry function may return its exit status).
+    let mut results = [0u32; 2];
+    // SAFETY: function and exec env from this instance; no arguments, results fit.
+    let ok = unsafe { sys::wasm_runtime_call_wasm(exec_env, function, 0, results.as_mut_ptr()) };
+    // SAFETY: reads the instance's exception string, if any.
+    let exception = unsafe { sys::wasm_runtime_get_exception(instance.0) };
+    if !ok && !exception.is_null() {
+        // SAFETY: WAMR returns a NUL-terminated string owned by the instance.
+        let message = unsafe { CStr::from_ptr(exception) }.to_string_lossy().into_owned();
+        if !message.contains("wasi proc exit") {
+            return Err(PluginError::trap(message.trim_start_matches("Exception: ").to_string()));
+        }
+    }
+    // SAFETY: plain query on the live instance.
+    let code = unsafe { sys::wasm_runtime_get_wasi_exit_code(instance.0) } as i32;
+    let returned = request.entry.is_some() && ok && returns_i32(function, instance.0);
+    Ok(if returned { results[0] as i32 } else { code })
+}
+
+fn returns_i32(function: sys::wasm_function_inst_t, instance: sys::wasm_module_inst_t) -> bool {
+    // SAFETY: queries on a function of a live instance.
+    unsafe { sys::wasm_func_get_result_count(function, instance) == 1 }
+}
+
+fn load(bytes: &[u8], request: &RunRequest<'_>) -> Result<Loaded, PluginError> {
+    // WAMR wants a writable buffer that lives until unload.
+    let mut buffer = bytes.to_vec();
+    let mut error = [0 as c_char; 256];
+    // SAFETY: the buffer is writable and kept in `Loaded` until unload.
+    let module = unsafe {
+        sys::wasm_runtime_load(
+            buffer.as_mut_ptr(),
+            buffer.len() as u32,
+            error.as_mut_ptr(),
+            error.len() as u32,
+        )
+    };
+    if module.is_null() {
+        return Err(PluginError::invalid_module(format!("WAMR cannot load the module: {}", c_text(&error))));
+    }
+    let mut strings = Vec::new();
+    let mut list = |items: Vec<String>, what: &str| -> Result<Vec<*const c_char>, PluginError> {
+        let mut pointers = Vec::new();
+        for item in items {
+            let c = cstring(&item, what)?;
+            pointers.push(c.as_ptr());
+            strings.push(c);
+        }
+        Ok(pointers)
+    };
+    let dirs = list(
+        request.preopens.iter().map(|p| format!("{}::{}", p.guest_path, p.host_path)).collect(),
+        "preopen",
+    )?;
+    let env = list(request.env.iter().map(|(k, v)| format!("{k}={v}")).collect(), "environment")?;
+    let argv = list(request.args.iter().map(|a| a.to_string()).collect(), "argument")?;
+    // SAFETY: every array and string stays alive in `Loaded` until unload; WAMR does not
+    // take ownership of the stdio descriptors.
+    unsafe {
+        sys::wasm_runtime_set_wasi_args_ex(
+            module,
+            ptr::null_mut(),
+            0,
+            dirs.as_ptr().cast_mut(),
+            dirs.len() as u32,
+            env.as_ptr().cast_mut(),
+            env.len() as u32,
+            argv.as_ptr().cast_mut().cast(),
+            argv.len() as i32,
+            i64::from(request.stdin.as_raw_fd()),
+            i64::from(request.stdout.as_raw_fd()),
+            i64::from(request.stderr.as_raw_fd()),
+        )
+    };
+    Ok(Loaded { module, _buffer: buffer, _strings: strings, _pointers: vec![dirs, env, argv] })
+}
+
+fn c_text(buffer: &[c_char]) -> String {
+    // SAFETY: WAMR writes a NUL-terminated message into the buffer (zeroed otherwise).
+    unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy().into_owned()
+}

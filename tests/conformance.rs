@@ -1,0 +1,358 @@
+//! The conformance corpus through the shim's `run` command, for every engine plugin
+//! built here (`support::engines`): stdio, args, env, exit codes, files, clocks, random,
+//! traps, entry functions, memory caps, and a long-running module stopped by signals.
+//! The same definitions run for each engine; what an engine does not support is
+//! decided by the capabilities it declares, never silently. Engine-specific features
+//! (wasmtime's components, text format, precompilation, settings) are tested at the end.
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{Node, corpus, corpus_text, engines, path_str, wasmtime_plugin};
+
+/// A node with one engine installed, run by `run`.
+struct Engine {
+    name: &'static str,
+    node: Node,
+}
+
+fn each_engine(test: &str, body: impl Fn(&Engine)) {
+    for (name, plugin) in engines() {
+        let node = Node::new(&format!("{test}-{name}"));
+        node.install(name, &plugin);
+        body(&Engine { name, node });
+    }
+}
+
+impl Engine {
+    fn run(&self, args: &[&str]) -> support::Ran {
+        let mut all = vec!["run", "--engine", self.name];
+        all.extend_from_slice(args);
+        self.node.run(&all)
+    }
+}
+
+fn node(name: &str) -> Node {
+    let node = Node::new(name);
+    node.install("wasmtime", &wasmtime_plugin());
+    node
+}
+
+fn run(node: &Node, args: &[&str]) -> support::Ran {
+    let mut all = vec!["run", "--engine", "wasmtime"];
+    all.extend_from_slice(args);
+    node.run(&all)
+}
+
+#[test]
+fn hello_on_stdout_and_stderr() {
+    each_engine("hello", |e| {
+        let ran = e.run(&[path_str(&corpus("hello"))]);
+        ran.assert_ok();
+        assert_eq!(ran.stdout, "hello from wasm\n", "{}", e.name);
+        assert!(ran.stderr.contains("hello on stderr\n"), "{}: {}", e.name, ran.stderr);
+    });
+}
+
+#[test]
+fn args_and_env() {
+    each_engine("args", |e| {
+        let ran = e.run(&[path_str(&corpus("args")), "one", "two words", "--flag"]);
+        ran.assert_ok();
+        assert_eq!(
+            ran.stdout, "argv[0]=args.wasm\nargv[1]=one\nargv[2]=two words\nargv[3]=--flag\n",
+            "{}",
+            e.name
+        );
+
+        let ran = e.run(&["--env", "GREETING=hi there", "--env", "EMPTY=", path_str(&corpus("env"))]);
+        ran.assert_ok();
+        assert_eq!(ran.stdout, "GREETING=hi there\nEMPTY=\n", "{}: only the given environment", e.name);
+    });
+}
+
+#[test]
+fn exit_codes_from_proc_exit_and_from_returning() {
+    each_engine("exit", |e| {
+        let exit = corpus("exit");
+        for code in ["0", "1", "42"] {
+            assert_eq!(
+                e.run(&[path_str(&exit), code]).code,
+                Some(code.parse().unwrap()),
+                "{} exit({code})",
+                e.name
+            );
+            assert_eq!(
+                e.run(&[path_str(&exit), code, "return"]).code,
+                Some(code.parse().unwrap()),
+                "{} return {code}",
+                e.name
+            );
+        }
+        assert_eq!(e.run(&[path_str(&corpus("exit42"))]).code, Some(42), "{}", e.name);
+        e.run(&[path_str(&corpus("entry"))]).assert_ok();
+    });
+}
+
+#[test]
+fn stdin_reaches_the_program() {
+    each_engine("stdin", |e| {
+        let input = b"line one\nline two\n".repeat(1000);
+        let ran = e.node.run_with_stdin(&["run", "--engine", e.name, path_str(&corpus("stdin"))], &input);
+        ran.assert_ok();
+        assert_eq!(ran.stdout.as_bytes(), input.as_slice(), "{}", e.name);
+    });
+}
+
+#[test]
+fn files_in_a_preopened_directory() {
+    each_engine("files", |e| {
+        let data = e.node.root().join("data");
+        fs::create_dir(&data).unwrap();
+        fs::write(data.join("existing.txt"), "from the host\n").unwrap();
+        let dir = format!("{}:/data", data.display());
+        let ran = e.run(&["--dir", &dir, path_str(&corpus("files")), "/data"]);
+        ran.assert_ok();
+        let mut lines: Vec<&str> = ran.stdout.lines().collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            ["entry: existing.txt", "entry: note.txt", "read back: written by wasm"],
+            "{}",
+            e.name
+        );
+        assert_eq!(fs::read_to_string(data.join("note.txt")).unwrap(), "written by wasm\n");
+
+        // Without the preopen the program cannot reach the directory.
+        let ran = e.run(&[path_str(&corpus("files")), "/data"]);
+        assert_eq!(ran.code, Some(3), "{}: {}", e.name, ran.stderr);
+    });
+}
+
+#[test]
+fn clocks_and_random() {
+    each_engine("clock", |e| {
+        let ran = e.run(&[path_str(&corpus("clock_random"))]);
+        ran.assert_ok();
+        assert_eq!(ran.stdout, "clock moves\nwall clock after 2020: yes\nrandom ok\n", "{}", e.name);
+    });
+}
+
+#[test]
+fn a_trap_is_an_error_with_its_message() {
+    each_engine("trap", |e| {
+        let ran = e.run(&[path_str(&corpus("trap"))]);
+        ran.assert_error(134, &[&format!("{} run failed (trap)", e.name), "unreachable"]);
+    });
+}
+
+#[test]
+fn entry_functions() {
+    each_engine("entry", |e| {
+        let entry = corpus("entry");
+        assert_eq!(e.run(&["--entry", "answer", path_str(&entry)]).code, Some(42), "{}", e.name);
+        e.run(&["--entry", "nope", path_str(&entry)])
+            .assert_error(126, &["the module exports no function `nope`"]);
+    });
+}
+
+#[test]
+fn memory_cap_from_settings() {
+    each_engine("memory", |e| {
+        let grow = corpus("grow");
+        assert_eq!(e.run(&[path_str(&grow)]).code, Some(100), "{}: no cap: grows to 100 pages", e.name);
+        let capped = e.run(&["--setting", "max_memory_bytes=1048576", path_str(&grow)]);
+        assert_eq!(capped.code, Some(16), "{}: 1 MiB cap = 16 pages: {}", e.name, capped.stderr);
+        // The config file's [engines.NAME] table is the default.
+        e.node.write_config(&format!("[engines.{}]\nmax_memory_bytes = 2097152\n", e.name));
+        assert_eq!(e.run(&[path_str(&grow)]).code, Some(32), "{}", e.name);
+    });
+}
+
+#[test]
+fn unsupported_kinds_are_refused_by_capability() {
+    each_engine("kinds", |e| {
+        let engines = e.node.run(&["engines", "--json"]);
+        let listing: serde_json::Value = serde_json::from_str(&engines.stdout).unwrap();
+        let caps = listing["plugins"][0]["capabilities"].clone();
+        let has = |cap: &str| caps.as_array().unwrap().iter().any(|c| c == cap);
+        let text = e.run(&[path_str(&corpus_text("exit42"))]);
+        if has("text-format") {
+            assert_eq!(text.code, Some(42), "{}", e.name);
+        } else {
+            text.assert_error(
+                126,
+                &[&format!("the {} engine does not support the WebAssembly text format", e.name)],
+            );
+        }
+        let component = e.run(&[path_str(&corpus("component"))]);
+        if has("components") {
+            component.assert_ok();
+        } else {
+            component.assert_error(126, &[&format!("the {} engine does not support components", e.name)]);
+        }
+    });
+}
+
+// wasmtime-specific features.
+
+#[test]
+fn text_format_and_components() {
+    let node = node("wt-text");
+    assert_eq!(run(&node, &[path_str(&corpus_text("exit42"))]).code, Some(42));
+    run(&node, &[path_str(&corpus("component"))]).assert_ok();
+    run(&node, &[path_str(&corpus_text("component"))]).assert_ok();
+    run(&node, &["--entry", "x", path_str(&corpus("component"))])
+        .assert_error(126, &["an entry function (`x`) applies to core modules only"]);
+}
+
+#[test]
+fn bad_settings_are_refused() {
+    let node = node("wt-settings");
+    let hello = corpus("hello");
+    run(&node, &["--setting", "opt_levle=none", path_str(&hello)])
+        .assert_error(125, &["invalid wasmtime settings: unknown field `opt_levle`", "valid keys"]);
+    run(&node, &["--setting", "opt_level=fastest", path_str(&hello)])
+        .assert_error(125, &["invalid wasmtime settings", "fastest"]);
+}
+
+#[test]
+fn precompiled_artifacts_run_and_foreign_ones_are_refused() {
+    let node = node("wt-precompile");
+    let artifact = node.root().join("hello.cwasm");
+    let out = path_str(&artifact);
+    node.run(&["compile", "--engine", "wasmtime", "-o", out, path_str(&corpus("hello"))]).assert_ok();
+    let ran = run(&node, &[out]);
+    ran.assert_ok();
+    assert_eq!(ran.stdout, "hello from wasm\n");
+
+    // Built with other settings: another key, refused before wasmtime sees it.
+    let other = node.root().join("hello-o0.cwasm");
+    node.run(&[
+        "compile",
+        "-e",
+        "wasmtime",
+        "-s",
+        "opt_level=none",
+        "-o",
+        path_str(&other),
+        path_str(&corpus("hello")),
+    ])
+    .assert_ok();
+    run(&node, &[path_str(&other)]).assert_error(
+        126,
+        &["wasmtime run failed (artifact mismatch)", "opt_level=none", "precompile the module again"],
+    );
+
+    // A truncated artifact.
+    let bytes = fs::read(&artifact).unwrap();
+    let cut = node.root().join("cut.cwasm");
+    fs::write(&cut, &bytes[..40]).unwrap();
+    run(&node, &[path_str(&cut)]).assert_error(126, &["artifact mismatch", "truncated or corrupt"]);
+
+    // Components precompile too.
+    let component = node.root().join("component.cwasm");
+    node.run(&["compile", "-e", "wasmtime", "-o", path_str(&component), path_str(&corpus("component"))])
+        .assert_ok();
+    run(&node, &[path_str(&component)]).assert_ok();
+}
+
+/// Starts `loop.wasm` and waits until it prints `started`.
+fn start_loop(e: &Engine) -> (std::process::Child, i32) {
+    let mut child = e
+        .node
+        .shim()
+        .args(["run", "--engine", e.name, path_str(&corpus("loop"))])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "started\n");
+    let engine_pid = children_of(child.id() as i32);
+    assert_eq!(engine_pid.len(), 1, "one engine process");
+    (child, engine_pid[0])
+}
+
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let children = fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        pids.extend(children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+    }
+    pids
+}
+
+fn wait_gone(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // A zombie still has /proc/<pid>; its state line says Z until it is reaped.
+    while Instant::now() < deadline {
+        match fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return,
+            Ok(stat) if stat.split_whitespace().nth(2) == Some("Z") => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    panic!("engine process {pid} is still running");
+}
+
+#[test]
+fn a_long_running_module_stops_on_sigterm_and_sigint() {
+    each_engine("sigterm", |e| {
+        for (signal, status) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
+            let (child, engine) = start_loop(e);
+            // SAFETY: plain kill(2) on our own child.
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(status),
+                "{}: {}",
+                e.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            wait_gone(engine);
+        }
+    });
+}
+
+#[test]
+fn sigkill_leaves_no_engine_process_behind() {
+    each_engine("sigkill", |e| {
+        let (mut child, engine) = start_loop(e);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        wait_gone(engine);
+
+        // Killing the engine process itself is reported as such.
+        let (child, engine) = start_loop(e);
+        // SAFETY: plain kill(2) on our grandchild.
+        unsafe { libc::kill(engine, libc::SIGKILL) };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(137));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = format!("the {} engine process crashed: killed by signal SIGKILL (9)", e.name);
+        assert!(stderr.contains(&expected), "{stderr}");
+    });
+}
+
+#[test]
+fn engines_describes_the_wasmtime_plugin() {
+    let node = node("wt-engines");
+    let ran = node.run(&["engines", "--json"]);
+    ran.assert_ok();
+    let listing: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    let plugin = &listing["plugins"][0];
+    assert_eq!(plugin["engine"], "wasmtime");
+    assert_eq!(plugin["status"], "ok");
+    assert!(plugin["engine_version"].as_str().unwrap().starts_with("48."), "{plugin}");
+    assert_eq!(
+        plugin["capabilities"],
+        serde_json::json!(["wasi-p1", "components", "precompile", "text-format", "memory-limit"])
+    );
+}
