@@ -65,24 +65,6 @@ fn args_env_and_exit_codes() {
 }
 
 #[test]
-fn every_engine_runs_the_corpus_basics_through_containerd() {
-    let ctd = Containerd::start("e2e-engines", "");
-    let hello = wasm_image(&ctd, "hello", &[]);
-    let exit = wasm_image(&ctd, "exit", &[]);
-    for (engine, _) in support::engines() {
-        let options = ctd.node.root().join(format!("{engine}.toml"));
-        std::fs::write(&options, format!("engine = \"{engine}\"\n")).unwrap();
-        let with = ["--runtime-config-path", path_str(&options)];
-        let ran = ctd.run(&with, &hello, &format!("hello-{engine}"), &[]);
-        ran.assert_ok();
-        assert_eq!(ran.stdout, "hello from wasm\n", "{engine}");
-        let ran = ctd.run(&with, &exit, &format!("exit-{engine}"), &["/exit.wasm", "42"]);
-        assert_eq!(ran.code, Some(42), "{engine}: {}", ran.stderr);
-        assert_nothing_left(&ctd, &format!("exit-{engine}"));
-    }
-}
-
-#[test]
 fn stdin_reaches_the_container() {
     let ctd = Containerd::start("e2e-stdin", DEFAULT_WASMTIME);
     let image = wasm_image(&ctd, "stdin", &[]);
@@ -411,4 +393,103 @@ fn an_oom_kill_is_published_as_a_task_oom_event() {
         .unwrap_or_else(|| panic!("no /tasks/oom event:\n{events}"));
     assert!(oom.contains("hog"), "{oom}");
     assert_nothing_left(&ctd, "hog");
+}
+
+/// One corpus case through containerd: program, extra args, expected stdout, status.
+struct Case {
+    program: &'static str,
+    args: &'static [&'static str],
+    stdout: &'static str,
+    status: i32,
+}
+
+const CORPUS: &[Case] = &[
+    Case { program: "hello", args: &[], stdout: "hello from wasm\n", status: 0 },
+    Case {
+        program: "args",
+        args: &["one", "two words"],
+        stdout: "argv[0]=/args.wasm\nargv[1]=one\nargv[2]=two words\n",
+        status: 0,
+    },
+    Case { program: "exit", args: &["0"], stdout: "", status: 0 },
+    Case { program: "exit", args: &["1"], stdout: "", status: 1 },
+    Case { program: "exit", args: &["42", "return"], stdout: "", status: 42 },
+    Case { program: "exit42", args: &[], stdout: "", status: 42 },
+    Case {
+        program: "clock_random",
+        args: &[],
+        stdout: "clock moves\nwall clock after 2020: yes\nrandom ok\n",
+        status: 0,
+    },
+    Case { program: "trap", args: &[], stdout: "", status: 134 },
+];
+
+#[test]
+fn the_corpus_runs_through_containerd_for_every_engine() {
+    let ctd = Containerd::start("e2e-corpus", "");
+    let mut files: Vec<(PathBuf, String)> =
+        CORPUS.iter().map(|c| (corpus(c.program), format!("/{}.wasm", c.program))).collect();
+    files.push((corpus("files"), "/files.wasm".into()));
+    files.push((corpus("stdin"), "/stdin.wasm".into()));
+    files.push((corpus("loop"), "/loop.wasm".into()));
+    let existing = ctd.node.root().join("existing.txt");
+    std::fs::write(&existing, "from the image\n").unwrap();
+    files.push((existing, "/data/existing.txt".into()));
+    let spec = ImageSpec {
+        name: "docker.io/library/corpus:test",
+        files: files.iter().map(|(host, image)| (host.clone(), image.as_str())).collect(),
+        symlinks: vec![],
+        entrypoint: vec!["/hello.wasm"],
+    };
+    ctd.import(&build_image(&spec, ctd.node.root()));
+
+    for (engine, _) in support::engines() {
+        let options = ctd.node.root().join(format!("{engine}.toml"));
+        std::fs::write(&options, format!("engine = \"{engine}\"\n")).unwrap();
+        let with = ["--runtime", "io.containerd.wasm.v1", "--runtime-config-path", path_str(&options)];
+        let run = |id: &str, args: &[&str]| {
+            let mut all = vec!["run", "--rm"];
+            all.extend_from_slice(&with);
+            all.extend_from_slice(&[spec.name, id]);
+            all.extend_from_slice(args);
+            ctd.ctr(&all)
+        };
+        for (i, case) in CORPUS.iter().enumerate() {
+            let program = format!("/{}.wasm", case.program);
+            let mut args = vec![program.as_str()];
+            args.extend_from_slice(case.args);
+            let ran = run(&format!("{engine}-{i}"), &args);
+            assert_eq!(ran.code, Some(case.status), "{engine} {program} {:?}: {}", case.args, ran.stderr);
+            assert_eq!(ran.stdout, case.stdout, "{engine} {program}");
+        }
+        let ran = run(&format!("{engine}-files"), &["/files.wasm", "/data"]);
+        let mut lines: Vec<&str> = ran.stdout.lines().collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            ["entry: existing.txt", "entry: note.txt", "read back: written by wasm"],
+            "{engine}"
+        );
+
+        // stdin through the FIFO.
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(&with);
+        all.extend_from_slice(&[spec.name, "stdin", "/stdin.wasm"]);
+        let mut child = ctd.ctr_command(&all).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(b"through the fifo\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "through the fifo\n", "{engine}");
+
+        // A long-running module stopped by SIGTERM.
+        let id = format!("{engine}-loop");
+        let mut detached = vec!["run", "-d"];
+        detached.extend_from_slice(&with);
+        detached.extend_from_slice(&[spec.name, &id, "/loop.wasm"]);
+        ctd.ctr(&detached).assert_ok();
+        wait_for_status(&ctd, &id, "RUNNING");
+        ctd.ctr(&["task", "kill", "-s", "SIGTERM", &id]).assert_ok();
+        wait_for_status(&ctd, &id, "STOPPED");
+        assert!(remove(&ctd, &id).contains("exit code 143"), "{engine}");
+        assert_nothing_left(&ctd, &id);
+    }
 }
