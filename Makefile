@@ -5,7 +5,9 @@
 #   make plugins          every engine plugin buildable here
 #   make test             plugins + fixtures, then every test (what CI runs)
 #   make e2e              only the end-to-end tests through a private containerd
-#   make install          shim into $(PREFIX)/bin, plugins into $(ENGINE_DIR)
+#   make install          the package layout under $(PREFIX) (default /usr/local)
+#   make packages         Debian packages (cargo-deb) into $(PACKAGE_DIR)
+#   make test-packages    lintian, then install/remove the packages on this system
 #   make bench            figures for the plugin path (not run in CI)
 #   make demo             runs a wasm container through a private containerd and the shim
 
@@ -15,12 +17,20 @@ CARGO ?= cargo
 TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 
+SYSCONFDIR ?= /etc
+PACKAGE_DIR ?= $(TARGET_DIR)/packages
+
 BINDIR := $(DESTDIR)$(PREFIX)/bin
 ENGINE_DIR := $(DESTDIR)$(PREFIX)/lib/containerd-shim-wasm/engines
+SHARE_DIR := $(DESTDIR)$(PREFIX)/share/containerd-shim-wasm
+DOC_DIR := $(DESTDIR)$(PREFIX)/share/doc/containerd-shim-wasm
+CONFIG := $(DESTDIR)$(SYSCONFDIR)/containerd-shim-wasm/config.toml
 SHIM := containerd-shim-wasm-v1
-PLUGINS := wasmtime wamr
+# Plugins built here; ENGINES are the engines the shim has runtime names for.
+PLUGINS := wasmtime wamr wasmer
+ENGINES := wasmtime wasmer wamr wasmedge
 
-.PHONY: build plugins fixtures header test e2e lint bench demo install uninstall clean $(addprefix plugin-,$(PLUGINS))
+.PHONY: build plugins fixtures header test e2e lint bench demo install uninstall packages test-packages clean $(addprefix plugin-,$(PLUGINS))
 
 build:
 	$(CARGO) build --release -p containerd-shim-wasm
@@ -30,7 +40,7 @@ $(addprefix plugin-,$(PLUGINS)): plugin-%:
 	$(CARGO) build --release -p engine-$*
 
 plugins: $(addprefix plugin-,$(PLUGINS))
-	@echo "SKIPPED: engine plugins wasmer and wasmedge are not written yet; the tests run wasmtime and wamr"
+	@echo "SKIPPED: engine plugin wasmedge is not written yet; the tests run $(PLUGINS)"
 
 # Test fixtures and tools that cargo builds (the C fixtures are compiled by the tests).
 fixtures:
@@ -58,20 +68,44 @@ demo: build plugin-wasmtime
 	$(CARGO) build --release -p oci-image-builder
 	bash tests/demo/run.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release $(TARGET_DIR)/release/oci-image-builder
 
+# The same layout as the packages (see packaging/README.md), under $(PREFIX). The config
+# file is installed only if absent and removed only if unchanged.
 install: build plugins
-	install -d $(BINDIR) $(ENGINE_DIR)
+	install -d $(BINDIR) $(ENGINE_DIR) $(SHARE_DIR)/runtimes $(DOC_DIR)/examples/containerd \
+		$(DOC_DIR)/examples/kubernetes $(dir $(CONFIG))
 	install -m 0755 $(TARGET_DIR)/release/$(SHIM) $(BINDIR)/$(SHIM)
 	# containerd-shim-<engine>-v1 links: runwasi's runtime names (io.containerd.<engine>.v1)
 	# select the engine by the name the shim is invoked as.
+	for e in $(ENGINES); do ln -sf $(SHIM) $(BINDIR)/containerd-shim-$$e-v1 || exit 1; done
 	for p in $(PLUGINS); do \
-		install -m 0755 $(TARGET_DIR)/release/libengine_$$p.so $(ENGINE_DIR)/$$p.so || exit 1; \
-		ln -sf $(SHIM) $(BINDIR)/containerd-shim-$$p-v1 || exit 1; \
+		install -m 0644 $(TARGET_DIR)/release/libengine_$$p.so $(ENGINE_DIR)/$$p.so || exit 1; \
 	done
+	install -m 0644 packaging/runtimes/*.toml $(SHARE_DIR)/runtimes/
+	install -m 0644 README.md docs/*.md $(DOC_DIR)/
+	install -m 0644 packaging/examples/containerd/* $(DOC_DIR)/examples/containerd/
+	install -m 0644 packaging/examples/kubernetes/* $(DOC_DIR)/examples/kubernetes/
+	[ -e $(CONFIG) ] || install -m 0644 packaging/config.toml $(CONFIG)
 
 uninstall:
 	rm -f $(BINDIR)/$(SHIM)
-	for p in $(PLUGINS); do rm -f $(ENGINE_DIR)/$$p.so $(BINDIR)/containerd-shim-$$p-v1; done
-	-rmdir $(ENGINE_DIR) $(DESTDIR)$(PREFIX)/lib/containerd-shim-wasm 2>/dev/null
+	for e in $(ENGINES); do rm -f $(ENGINE_DIR)/$$e.so $(BINDIR)/containerd-shim-$$e-v1; done
+	rm -rf $(SHARE_DIR) $(DOC_DIR)
+	-cmp -s packaging/config.toml $(CONFIG) && rm -f $(CONFIG)
+	-rmdir $(ENGINE_DIR) $(DESTDIR)$(PREFIX)/lib/containerd-shim-wasm $(dir $(CONFIG)) 2>/dev/null
+
+# Debian packages: containerd-shim-wasm and containerd-shim-wasm-engine-<engine> for each
+# plugin built here (metadata in host/Cargo.toml and plugins/*/Cargo.toml).
+packages: build plugins
+	@command -v cargo-deb >/dev/null || { echo "make packages needs cargo-deb: cargo install cargo-deb --locked"; exit 1; }
+	rm -rf $(PACKAGE_DIR) && mkdir -p $(PACKAGE_DIR)
+	$(CARGO) deb --no-build -p containerd-shim-wasm -o $(PACKAGE_DIR)/
+	for p in $(PLUGINS); do $(CARGO) deb --no-build -p engine-$$p -o $(PACKAGE_DIR)/ || exit 1; done
+	@ls -l $(PACKAGE_DIR)
+
+# lintian, then the installed-system test: dpkg -i/-r on this machine with a private
+# containerd (needs root; leaves the system as it found it).
+test-packages: packages fixtures
+	bash tests/packaging/installed_system.sh $(PACKAGE_DIR) $(TARGET_DIR)/debug/oci-image-builder
 
 clean:
 	$(CARGO) clean

@@ -432,6 +432,8 @@ fn the_corpus_runs_through_containerd_for_every_engine() {
     files.push((corpus("files"), "/files.wasm".into()));
     files.push((corpus("stdin"), "/stdin.wasm".into()));
     files.push((corpus("loop"), "/loop.wasm".into()));
+    files.push((corpus("env"), "/env.wasm".into()));
+    files.push((corpus("grow"), "/grow.wasm".into()));
     let existing = ctd.node.root().join("existing.txt");
     std::fs::write(&existing, "from the image\n").unwrap();
     files.push((existing, "/data/existing.txt".into()));
@@ -462,6 +464,36 @@ fn the_corpus_runs_through_containerd_for_every_engine() {
             assert_eq!(ran.code, Some(case.status), "{engine} {program} {:?}: {}", case.args, ran.stderr);
             assert_eq!(ran.stdout, case.stdout, "{engine} {program}");
         }
+        let ran = run(&format!("{engine}-stderr"), &["/hello.wasm"]);
+        assert!(ran.stderr.contains("hello on stderr"), "{engine}: {}", ran.stderr);
+
+        // The container's environment: the image's PATH plus what `ctr run --env` adds.
+        let id = format!("{engine}-env");
+        let mut all = vec!["run", "--rm", "--env", "GREETING=hi there"];
+        all.extend_from_slice(&with);
+        all.extend_from_slice(&[spec.name, &id, "/env.wasm"]);
+        let ran = ctd.ctr(&all);
+        ran.assert_ok();
+        assert!(ran.stdout.lines().any(|l| l == "GREETING=hi there"), "{engine}: {}", ran.stdout);
+        assert!(ran.stdout.lines().any(|l| l.starts_with("PATH=")), "{engine}: {}", ran.stdout);
+
+        // A memory cap from the runtime options' [settings] table: 1 MiB = 16 pages.
+        let capped = ctd.node.root().join(format!("{engine}-capped.toml"));
+        std::fs::write(&capped, format!("engine = \"{engine}\"\n[settings]\nmax_memory_bytes = 1048576\n"))
+            .unwrap();
+        let ran = ctd.ctr(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "io.containerd.wasm.v1",
+            "--runtime-config-path",
+            path_str(&capped),
+            spec.name,
+            &format!("{engine}-grow"),
+            "/grow.wasm",
+        ]);
+        assert_eq!(ran.code, Some(16), "{engine}: {}", ran.stderr);
+
         let ran = run(&format!("{engine}-files"), &["/files.wasm", "/data"]);
         let mut lines: Vec<&str> = ran.stdout.lines().collect();
         lines.sort();

@@ -17,6 +17,7 @@
 //! here is a plain C header instead, with sizes and offsets asserted in Rust and in C
 //! (see `docs/abi.md`).
 
+pub mod build;
 pub mod ffi;
 pub mod plugin;
 pub mod types;

@@ -31,6 +31,7 @@
 //! ```
 
 mod artifact;
+mod cpu;
 mod error;
 #[doc(hidden)]
 pub mod export;
@@ -38,6 +39,7 @@ mod log;
 
 use std::os::fd::BorrowedFd;
 
+pub use cpu::{cpu_fingerprint, host_key};
 pub use error::PluginError;
 
 use crate::{Capabilities, ModuleKind};

@@ -13,7 +13,7 @@ mod wasi;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, RunRequest};
+use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, RunRequest, host_key};
 use shim_wasm_abi::{Capabilities, ModuleKind};
 use wasmtime::{Precompiled, component::Component};
 
@@ -56,13 +56,7 @@ impl Engine for Wasmtime {
     fn cache_key(&self) -> Result<String, PluginError> {
         let mut compat = DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut compat);
-        Ok(format!(
-            "{}-{:016x}/{}/{:016x}",
-            std::env::consts::ARCH,
-            cpu_features_hash(),
-            self.settings.canonical(),
-            compat.finish()
-        ))
+        Ok(format!("{}/{}/{:016x}", host_key(), self.settings.canonical(), compat.finish()))
     }
 
     fn precompile(&self, bytes: &[u8]) -> Result<Vec<u8>, PluginError> {
@@ -124,40 +118,6 @@ impl Wasmtime {
 /// Text format becomes binary; binary passes through.
 fn binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, PluginError> {
     wat::parse_bytes(bytes).map_err(|e| PluginError::invalid_module(format!("{e}")))
-}
-
-/// A hash of the CPU features cranelift may use on this host, so an artifact compiled
-/// on another CPU is never reused.
-fn cpu_features_hash() -> u64 {
-    let mut hasher = DefaultHasher::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        let features = [
-            std::is_x86_feature_detected!("sse3"),
-            std::is_x86_feature_detected!("ssse3"),
-            std::is_x86_feature_detected!("sse4.1"),
-            std::is_x86_feature_detected!("sse4.2"),
-            std::is_x86_feature_detected!("popcnt"),
-            std::is_x86_feature_detected!("avx"),
-            std::is_x86_feature_detected!("avx2"),
-            std::is_x86_feature_detected!("bmi1"),
-            std::is_x86_feature_detected!("bmi2"),
-            std::is_x86_feature_detected!("lzcnt"),
-            std::is_x86_feature_detected!("fma"),
-            std::is_x86_feature_detected!("avx512f"),
-        ];
-        features.hash(&mut hasher);
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        let features = [
-            std::arch::is_aarch64_feature_detected!("lse"),
-            std::arch::is_aarch64_feature_detected!("pauth"),
-            std::arch::is_aarch64_feature_detected!("fp16"),
-        ];
-        features.hash(&mut hasher);
-    }
-    hasher.finish()
 }
 
 shim_wasm_abi::export_plugin!(Wasmtime);

@@ -21,7 +21,8 @@ struct Args {
     /// Image reference, e.g. docker.io/library/hello-wasm:latest
     #[arg(long)]
     name: String,
-    /// HOST_PATH:IMAGE_PATH — a file to put in the image (mode kept)
+    /// HOST_PATH:IMAGE_PATH — a file to put in the image (mode kept); a `.wat` file put
+    /// at a `.wasm` path is assembled into a binary module
     #[arg(long = "file", value_name = "HOST:IMAGE")]
     files: Vec<String>,
     /// TARGET:IMAGE_PATH — a symbolic link in the image
@@ -84,8 +85,18 @@ fn layer(args: &Args) -> Result<Vec<u8>> {
     tar.mode(tar::HeaderMode::Deterministic);
     for spec in &args.files {
         let (host, image) = split(spec, "--file")?;
+        let path = image.trim_start_matches('/');
+        if host.ends_with(".wat") && image.ends_with(".wasm") {
+            let binary = wat::parse_file(host).with_context(|| format!("assemble {host}"))?;
+            let mut header = tar::Header::new_gnu();
+            header.set_size(binary.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, path, binary.as_slice()).with_context(|| format!("add {host}"))?;
+            continue;
+        }
         let mut file = std::fs::File::open(host).with_context(|| format!("open {host}"))?;
-        tar.append_file(image.trim_start_matches('/'), &mut file).with_context(|| format!("add {host}"))?;
+        tar.append_file(path, &mut file).with_context(|| format!("add {host}"))?;
     }
     for spec in &args.symlinks {
         let (target, image) = split(spec, "--symlink")?;

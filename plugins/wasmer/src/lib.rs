@@ -1,0 +1,98 @@
+//! The Wasmer engine plugin: WASI preview 1 modules on Wasmer with the singlepass
+//! compiler and WASI from `wasmer-wasix`, precompilation into Wasmer artifacts, and a
+//! memory cap.
+//!
+//! Settings (TOML):
+//!
+//! ```toml
+//! max_memory_bytes = 268435456   # cap on each linear memory; unset means no cap
+//! ```
+//!
+//! Not supported (and not declared): components.
+
+mod limits;
+mod stdio;
+mod wasi;
+
+use serde::Deserialize;
+use shim_wasm_abi::Capabilities;
+use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, RunRequest, host_key};
+use wasmer::sys::{EngineBuilder, NativeEngineExt, Singlepass};
+
+/// The wasmer crate version this plugin is built with (from Cargo.lock, see build.rs).
+const WASMER_VERSION: &str = env!("WASMER_VERSION");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    /// Cap on each linear memory, in bytes.
+    max_memory_bytes: Option<u64>,
+}
+
+pub struct Wasmer {
+    engine: wasmer::Engine,
+    settings: Settings,
+}
+
+impl Engine for Wasmer {
+    const NAME: &'static str = "wasmer";
+    const ENGINE_VERSION: &'static str = WASMER_VERSION;
+    const PLUGIN_VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const CAPABILITIES: Capabilities = Capabilities::WASI_P1
+        .union(Capabilities::PRECOMPILE)
+        .union(Capabilities::TEXT_FORMAT)
+        .union(Capabilities::MEMORY_LIMIT);
+
+    fn new(settings: &str) -> Result<Self, PluginError> {
+        let settings: Settings = toml::from_str(settings).map_err(|e| {
+            PluginError::invalid_argument(format!(
+                "invalid wasmer settings: {}; valid keys: max_memory_bytes = <bytes>",
+                e.message()
+            ))
+        })?;
+        let mut engine: wasmer::Engine = EngineBuilder::new(Singlepass::default()).into();
+        if let Some(max) = settings.max_memory_bytes {
+            engine.set_tunables(limits::MemoryCap::new(max));
+        }
+        Ok(Self { engine, settings })
+    }
+
+    fn cache_key(&self) -> Result<String, PluginError> {
+        let cap = match self.settings.max_memory_bytes {
+            Some(max) => format!("max_memory_bytes={max}"),
+            None => "no-cap".into(),
+        };
+        Ok(format!("{}/singlepass/{cap}/{}", host_key(), self.engine.deterministic_id()))
+    }
+
+    fn precompile(&self, bytes: &[u8]) -> Result<Vec<u8>, PluginError> {
+        let module = self.compile(bytes)?;
+        let artifact = module
+            .serialize()
+            .map_err(|e| PluginError::internal(format!("cannot serialize the compiled module: {e}")))?;
+        Ok(artifact.to_vec())
+    }
+
+    fn run(&self, request: RunRequest<'_>) -> Result<i32, PluginError> {
+        let module = match request.module {
+            ModuleSource::Bytes(bytes) => self.compile(bytes)?,
+            // SAFETY: the export layer only passes an artifact whose envelope carries this
+            // engine's exact cache key (wasmer version, compiler, settings, CPU).
+            ModuleSource::Precompiled(bytes) => unsafe { wasmer::Module::deserialize(&self.engine, bytes) }
+                .map_err(|e| {
+                PluginError::invalid_module(format!(
+                    "cannot load the precompiled artifact: {e}; precompile the module again"
+                ))
+            })?,
+        };
+        wasi::run(&self.engine, &module, &request)
+    }
+}
+
+impl Wasmer {
+    fn compile(&self, bytes: &[u8]) -> Result<wasmer::Module, PluginError> {
+        wasmer::Module::new(&self.engine, bytes).map_err(|e| PluginError::invalid_module(e.to_string()))
+    }
+}
+
+shim_wasm_abi::export_plugin!(Wasmer);

@@ -1,0 +1,82 @@
+//! Running a WASI preview 1 module with `wasmer-wasix`: the request's args, env,
+//! preopened host directories and standard streams, `proc_exit` as the exit status.
+
+use std::sync::Arc;
+
+use shim_wasm_abi::plugin::{PluginError, RunRequest};
+use virtual_fs::host_fs;
+use wasmer::{Module, RuntimeError, Store, Type};
+use wasmer_wasix::{WasiEnv, WasiError};
+
+use crate::stdio::HostStream;
+
+pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -> Result<i32, PluginError> {
+    // wasmer-wasix does its I/O through tokio; the program itself runs on this thread.
+    let tokio =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| {
+            PluginError::internal(format!("cannot start the tokio runtime wasmer-wasix needs: {e}"))
+        })?;
+    let _entered = tokio.enter();
+
+    // Files come from the host file system (the container's root once the shim has
+    // confined the process); the program sees only the preopened directories.
+    let host = host_fs::FileSystem::new(tokio.handle().clone(), "/")
+        .map_err(|e| PluginError::io(format!("cannot open the host file system: {e}")))?;
+    let (program, args) = request.args.split_first().map_or(("", &[][..]), |(p, a)| (*p, a));
+    let mut builder = WasiEnv::builder(program)
+        .args(args)
+        .envs(request.env.iter().copied())
+        .engine(engine.clone())
+        .fs(Arc::new(host) as Arc<dyn virtual_fs::FileSystem + Send + Sync>)
+        .stdin(HostStream::new(request.stdin, 0, "stdin")?)
+        .stdout(HostStream::new(request.stdout, 1, "stdout")?)
+        .stderr(HostStream::new(request.stderr, 2, "stderr")?);
+    for dir in &request.preopens {
+        builder = builder
+            .preopen_build(|p| {
+                p.directory(dir.host_path).alias(dir.guest_path).read(true).write(true).create(true)
+            })
+            .map_err(|e| {
+                PluginError::io(format!("cannot preopen {} as {}: {e}", dir.host_path, dir.guest_path))
+            })?;
+    }
+
+    let mut store = Store::new(engine.clone());
+    let (instance, wasi_env) = builder
+        .instantiate(module.clone(), &mut store)
+        .map_err(|e| PluginError::invalid_module(format!("cannot instantiate the module: {e}")))?;
+
+    let name = request.entry.unwrap_or("_start");
+    let func = instance
+        .exports
+        .get_function(name)
+        .map_err(|_| PluginError::invalid_argument(format!("the module exports no function `{name}`")))?;
+    let ty = func.ty(&store);
+    if !ty.params().is_empty() || !matches!(ty.results(), [] | [Type::I32]) {
+        return Err(PluginError::invalid_argument(format!(
+            "entry function `{name}` must take no parameters and return nothing or an i32"
+        )));
+    }
+    let outcome = func.call(&mut store, &[]);
+    let status = match outcome {
+        Ok(values) => Ok(values.first().and_then(wasmer::Value::i32).unwrap_or(0)),
+        Err(error) => exit_or_trap(error),
+    };
+    // Closes the program's files and flushes its streams.
+    let exit_code = status.as_ref().ok().map(|code| (*code).into());
+    wasi_env.on_exit(&mut store, exit_code);
+    status
+}
+
+/// `proc_exit` unwinds as a `WasiError::Exit`; anything else is a trap.
+fn exit_or_trap(error: RuntimeError) -> Result<i32, PluginError> {
+    match error.downcast_ref::<WasiError>() {
+        Some(WasiError::Exit(code)) => Ok(code.raw()),
+        _ => Err(PluginError::trap(one_line(&error.to_string()))),
+    }
+}
+
+/// Wasmer may put a backtrace on separate lines; the shim reports one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
