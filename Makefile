@@ -7,7 +7,8 @@
 #   make e2e              only the end-to-end tests through a private containerd
 #   make install          the package layout under $(PREFIX) (default /usr/local)
 #   make packages         Debian packages (cargo-deb) into $(PACKAGE_DIR)
-#   make test-packages    lintian, then install/remove the packages on this system
+#   make rpms             RPM packages (cargo-generate-rpm) into $(RPM_DIR)
+#   make test-packages    lintian and the installed-system test (.deb), RPM contents
 #   make bench            figures for the plugin path (not run in CI)
 #   make demo             runs a wasm container through a private containerd and the shim
 
@@ -19,6 +20,7 @@ export CARGO_TARGET_DIR := $(TARGET_DIR)
 
 SYSCONFDIR ?= /etc
 PACKAGE_DIR ?= $(TARGET_DIR)/packages
+RPM_DIR ?= $(TARGET_DIR)/rpms
 
 BINDIR := $(DESTDIR)$(PREFIX)/bin
 ENGINE_DIR := $(DESTDIR)$(PREFIX)/lib/containerd-shim-wasm/engines
@@ -43,7 +45,7 @@ else
 LINT_EXCLUDE := --exclude engine-wasmedge
 endif
 
-.PHONY: build plugins plugin-wasmedge fixtures header test e2e lint bench demo install uninstall packages test-packages clean $(addprefix plugin-,$(PLUGINS))
+.PHONY: build plugins plugin-wasmedge fixtures header test e2e lint bench demo install uninstall packages rpms test-packages clean $(addprefix plugin-,$(PLUGINS))
 
 build:
 	$(CARGO) build --release -p containerd-shim-wasm
@@ -119,10 +121,20 @@ packages: build plugins
 	for p in $(PLUGINS); do $(CARGO) deb --no-build -p engine-$$p -o $(PACKAGE_DIR)/ || exit 1; done
 	@ls -l $(PACKAGE_DIR)
 
+# RPM packages with the same contents (metadata in the same Cargo.toml files).
+rpms: build plugins
+	@command -v cargo-generate-rpm >/dev/null || { echo "make rpms needs cargo-generate-rpm: cargo install cargo-generate-rpm --locked"; exit 1; }
+	rm -rf $(RPM_DIR) && mkdir -p $(RPM_DIR)
+	$(CARGO) generate-rpm -p host -o $(RPM_DIR)/
+	for p in $(PLUGINS); do $(CARGO) generate-rpm -p plugins/$$p -o $(RPM_DIR)/ || exit 1; done
+	@ls -l $(RPM_DIR)
+
 # lintian, then the installed-system test: dpkg -i/-r on this machine with a private
-# containerd (needs root; leaves the system as it found it).
-test-packages: packages fixtures
+# containerd (needs root; leaves the system as it found it); then the RPMs' contents
+# and relations, read with rpm -qp.
+test-packages: packages rpms fixtures
 	bash tests/packaging/installed_system.sh $(PACKAGE_DIR) $(TARGET_DIR)/debug/oci-image-builder
+	bash tests/packaging/check_rpms.sh $(RPM_DIR) $(PACKAGE_DIR)
 
 clean:
 	$(CARGO) clean

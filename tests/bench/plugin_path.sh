@@ -9,14 +9,22 @@ work=$(mktemp -d /tmp/containerd-shim-wasm-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 mkdir -m 755 "$work/engines"
-install -m 0755 "$release/libengine_wasmtime.so" "$work/engines/wasmtime.so"
+engines=()
+for e in wasmtime wasmer wamr wasmedge; do
+    if [ -f "$release/libengine_$e.so" ]; then
+        install -m 0755 "$release/libengine_$e.so" "$work/engines/$e.so"
+        engines+=("$e")
+    else
+        echo "SKIPPED: engine $e: plugin not built (make plugin-$e)"
+    fi
+done
 cc -shared -fPIC -O2 -I "$root/abi/include" -o "$work/engines/echo.so" "$root/tests/fixtures/plugins/echo.c"
 printf 'engine_dirs = ["%s/engines"]\n' "$work" > "$work/config.toml"
 export CONTAINERD_SHIM_WASM_CONFIG=$work/config.toml
 
 for tool in /usr/bin/time bc; do command -v $tool >/dev/null || { echo "bench needs $tool: apt-get install time bc" >&2; exit 1; }; done
 clang-14 --target=wasm32-wasi -O2 -Wl,--strip-all -o "$work/hello.wasm" "$root/tests/corpus/hello.c"
-"$shim" compile -e wasmtime -o "$work/hello.cwasm" "$work/hello.wasm"
+clang-14 --target=wasm32-wasi -O2 -Wl,--strip-all -o "$work/compute.wasm" "$root/tests/bench/compute.c"
 printf '\0asm\1\0\0\0' > "$work/empty.wasm"
 
 # mean_ms LABEL ARGS...: mean wall-clock milliseconds over $runs runs, and peak RSS.
@@ -37,8 +45,14 @@ echo "shim: $($shim --version | head -1); runs per figure: $runs"
 printf '%-52s %11s %12s\n' "case" "mean wall" "peak RSS"
 measure "shim --version (no plugin)" "$shim" --version
 measure "run, C echo plugin (process model only)" "$shim" run -e echo "$work/empty.wasm"
-measure "run hello.wasm, wasmtime (compiles each run)" "$shim" run -e wasmtime "$work/hello.wasm"
-measure "run hello.cwasm, wasmtime (precompiled)" "$shim" run -e wasmtime "$work/hello.cwasm"
-measure "engines (probes 2 plugins)" "$shim" engines
+for e in "${engines[@]}"; do
+    measure "run hello.wasm, $e" "$shim" run -e "$e" "$work/hello.wasm"
+    if "$shim" compile -e "$e" -o "$work/hello-$e.cwasm" "$work/hello.wasm" 2>/dev/null; then
+        measure "run hello.cwasm, $e (precompiled)" "$shim" run -e "$e" "$work/hello-$e.cwasm"
+    fi
+    measure "run compute.wasm (sieve, 5M), $e" "$shim" run -e "$e" "$work/compute.wasm"
+done
+measure "engines (probes ${#engines[@]} plugins + echo)" "$shim" engines
 echo
-echo "sizes: shim $(stat -c %s "$shim") bytes, wasmtime.so $(stat -c %s "$release/libengine_wasmtime.so") bytes"
+echo "sizes: shim $(stat -c %s "$shim") bytes"
+for e in "${engines[@]}"; do echo "       $e.so $(stat -c %s "$release/libengine_$e.so") bytes"; done
