@@ -11,7 +11,7 @@ int main(void) {
     for (int i = 2; i <= n; i++) {
         if (composite[i]) continue;
         count++;
-        for (long j = (long)i * i; j <= n; j += i) composite[j] = 1;
+        for (long long j = (long long)i * i; j <= n; j += i) composite[j] = 1;
     }
     printf("%d primes\n", count);
     return count == 348513 ? 0 : 2;
