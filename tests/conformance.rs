@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use support::cases::CASES;
 use support::{Node, corpus, corpus_text, engines, path_str, wasmtime_plugin};
 
 /// A node with one engine installed, run by `run`.
@@ -60,53 +61,32 @@ fn run(node: &Node, args: &[&str]) -> support::Ran {
     node.run(&all)
 }
 
+/// The shared cases (`support::cases`): stdout, stderr, args, exit codes from
+/// `proc_exit` and from returning, clocks, random, memory growth, traps.
 #[test]
-fn hello_on_stdout_and_stderr() {
-    each_engine("hello", |e| {
-        let ran = e.run(&[path_str(&corpus("hello"))]);
-        ran.assert_ok();
-        assert_eq!(ran.stdout, "hello from wasm\n", "{}", e.name);
-        assert!(ran.stderr.contains("hello on stderr\n"), "{}: {}", e.name, ran.stderr);
+fn the_shared_cases() {
+    each_engine("cases", |e| {
+        for case in CASES {
+            let program = corpus(case.program);
+            let mut args = vec![path_str(&program)];
+            args.extend_from_slice(case.args);
+            let ran = e.run(&args);
+            let what = format!("{} {} {:?}", e.name, case.program, case.args);
+            assert_eq!(ran.code, Some(case.status), "{what}: {}", ran.stderr);
+            assert_eq!(ran.stdout, case.expected_stdout(&format!("{}.wasm", case.program)), "{what}");
+            if let Some(fragment) = case.stderr {
+                assert!(ran.stderr.contains(fragment), "{what}: {}", ran.stderr);
+            }
+        }
     });
 }
 
 #[test]
-fn args_and_env() {
-    each_engine("args", |e| {
-        let ran = e.run(&[path_str(&corpus("args")), "one", "two words", "--flag"]);
-        ran.assert_ok();
-        assert_eq!(
-            ran.stdout, "argv[0]=args.wasm\nargv[1]=one\nargv[2]=two words\nargv[3]=--flag\n",
-            "{}",
-            e.name
-        );
-
+fn env_is_only_what_is_given() {
+    each_engine("env", |e| {
         let ran = e.run(&["--env", "GREETING=hi there", "--env", "EMPTY=", path_str(&corpus("env"))]);
         ran.assert_ok();
         assert_eq!(ran.stdout, "GREETING=hi there\nEMPTY=\n", "{}: only the given environment", e.name);
-    });
-}
-
-#[test]
-fn exit_codes_from_proc_exit_and_from_returning() {
-    each_engine("exit", |e| {
-        let exit = corpus("exit");
-        for code in ["0", "1", "42"] {
-            assert_eq!(
-                e.run(&[path_str(&exit), code]).code,
-                Some(code.parse().unwrap()),
-                "{} exit({code})",
-                e.name
-            );
-            assert_eq!(
-                e.run(&[path_str(&exit), code, "return"]).code,
-                Some(code.parse().unwrap()),
-                "{} return {code}",
-                e.name
-            );
-        }
-        assert_eq!(e.run(&[path_str(&corpus("exit42"))]).code, Some(42), "{}", e.name);
-        e.run(&[path_str(&corpus("entry"))]).assert_ok();
     });
 }
 
@@ -142,15 +122,6 @@ fn files_in_a_preopened_directory() {
         // Without the preopen the program cannot reach the directory.
         let ran = e.run(&[path_str(&corpus("files")), "/data"]);
         assert_eq!(ran.code, Some(3), "{}: {}", e.name, ran.stderr);
-    });
-}
-
-#[test]
-fn clocks_and_random() {
-    each_engine("clock", |e| {
-        let ran = e.run(&[path_str(&corpus("clock_random"))]);
-        ran.assert_ok();
-        assert_eq!(ran.stdout, "clock moves\nwall clock after 2020: yes\nrandom ok\n", "{}", e.name);
     });
 }
 

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod cases;
 pub mod containerd;
 
 use std::collections::BTreeSet;

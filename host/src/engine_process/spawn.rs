@@ -29,13 +29,15 @@ pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
             Ok(())
         })
     };
+    // Handlers go in before the engine starts: a signal that arrives once the program is
+    // running must be forwarded, never end this process by default.
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT])?;
     let mut child = command
         .spawn()
         .map_err(|e| Failure::new(SHIM_FAILURE, format!("cannot start the engine process: {e}")))?;
     let pid = child.id() as libc::pid_t;
 
     let forwarded = Arc::new(AtomicI32::new(0));
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT])?;
     let signals_handle = signals.handle();
     let forwarder = {
         let forwarded = forwarded.clone();
