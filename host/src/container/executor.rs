@@ -36,7 +36,12 @@ impl Executor for ShimExecutor {
         crate::logging::release();
         match self {
             Self::Native => get_executor().validate(&with_default_path(spec)),
-            Self::Wasm { module, .. } if module.is_file() => Ok(()),
+            Self::Wasm { module, .. } if module.is_file() => {
+                // Before the init process waits for Start: a signal sent once containerd
+                // reports the task running must find the handler in place.
+                end_on_termination_signals();
+                Ok(())
+            }
             Self::Wasm { module, .. } => Err(ExecutorValidationError::ArgValidationError(format!(
                 "wasm module {} is missing from the container's root",
                 module.display()
@@ -48,7 +53,6 @@ impl Executor for ShimExecutor {
         match self {
             Self::Native => get_executor().exec(&with_default_path(spec)),
             Self::Wasm { settings, module, entry } => {
-                end_on_termination_signals();
                 let status = match run_wasm(spec, settings, module, entry.as_deref()) {
                     Ok(code) => (code & 0xff) as u8,
                     Err(failure) => {
