@@ -10,6 +10,9 @@
 #   make rpms             RPM packages (cargo-generate-rpm) into $(RPM_DIR)
 #   make test-packages    lintian and the installed-system test (.deb), RPM contents
 #   make bench            figures for the plugin path (not run in CI)
+#   make stress           tasks/s, latency and leaks under load, and memory per task,
+#                         against containerd's runc shim (not run in CI)
+#   make soak             10,000 tasks through one shim (not run in CI)
 #   make demo             runs a wasm container through a private containerd and the shim
 
 PREFIX ?= /usr/local
@@ -45,7 +48,7 @@ else
 LINT_EXCLUDE := --exclude engine-wasmedge
 endif
 
-.PHONY: build plugins plugin-wasmedge fixtures header test e2e lint bench demo install uninstall packages rpms test-packages clean $(addprefix plugin-,$(PLUGINS))
+.PHONY: build plugins plugin-wasmedge fixtures header test e2e lint bench stress soak demo install uninstall packages rpms test-packages clean $(addprefix plugin-,$(PLUGINS))
 
 build:
 	$(CARGO) build --release -p containerd-shim-wasm
@@ -82,6 +85,17 @@ lint:
 
 bench: build plugins
 	bash tests/bench/plugin_path.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release
+
+# The stress harness (tests/support/stress) on a release shim; figures are printed, see
+# docs/performance.md. STRESS_TASKS (300), STRESS_PARALLEL (1,2,8,20), DENSITY_TASKS (20),
+# SOAK_TASKS (10000), SOAK_PARALLEL (20).
+STRESS_TEST = $(CARGO) test --release -p containerd-shim-wasm --test stress -- --ignored --nocapture --test-threads=1
+
+stress: plugins fixtures
+	$(STRESS_TEST) stress_ density
+
+soak: plugins fixtures
+	$(STRESS_TEST) soak
 
 demo: build plugin-wasmtime
 	$(CARGO) build --release -p oci-image-builder

@@ -61,9 +61,9 @@ enum Command {
     /// (internal) run or precompile one module, in a process of its own
     #[command(name = "__engine", hide = true)]
     Engine { request: String },
-    /// (internal) create one container (started by the shim server)
-    #[command(name = "__container-create", hide = true)]
-    ContainerCreate { request: String },
+    /// (internal) a launcher: forks container workers for the shim server
+    #[command(name = "__launcher", hide = true)]
+    Launcher { plugin: Option<PathBuf> },
 }
 
 /// Which engine, and its settings.
@@ -118,6 +118,6 @@ pub fn run() -> Outcome {
         }
         Some(Command::EngineProbe { plugin }) => engine_process::child::probe(&plugin),
         Some(Command::Engine { request }) => engine_process::child::run(&request),
-        Some(Command::ContainerCreate { request }) => crate::container::create::run(&request),
+        Some(Command::Launcher { plugin }) => crate::launcher::process::run(plugin.as_deref()),
     }
 }

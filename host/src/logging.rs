@@ -1,13 +1,13 @@
 //! Where the shim's logs go, and why writing a log line can never fail.
 //!
 //! Logs are `tracing` events written to stderr: containerd's log FIFO for the shim server,
-//! the terminal for operator commands, a pipe the shim reads for the create helper.
+//! the terminal for operator commands; a launcher inherits the server's.
 //! Two hazards shape this module:
 //! - containerd closes a shim's log FIFO when the container whose bundle holds it is
 //!   deleted, while the shim goes on serving the pod's other containers: a failed write
 //!   must not become a panic (`eprintln!`) in a request thread;
-//! - a container's init process is cloned from the create helper and its stderr becomes
-//!   the container's: the helper logs to a copy of its stderr, which the init process
+//! - a container's init process is cloned from a launcher's worker and its stderr becomes
+//!   the container's: the launcher logs to a copy of its stderr, which the init process
 //!   drops ([`release`]) before the workload runs.
 
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -27,8 +27,8 @@ pub fn init(default: &str) {
         .init();
 }
 
-/// Logs go to a copy of the current stderr (the create helper's pipe to the shim), not
-/// to whatever descriptor 2 becomes later.
+/// Logs go to a copy of the current stderr (the launcher's, the server's log), not to
+/// whatever descriptor 2 becomes later.
 pub fn keep_off_stderr() {
     // SAFETY: F_DUPFD_CLOEXEC on stderr; on failure logs stay on descriptor 2.
     let copy = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10) };
@@ -38,7 +38,7 @@ pub fn keep_off_stderr() {
 }
 
 /// Drops this process's logs and closes the copy (in a container's init process, before
-/// the workload runs: the shim waits for the helper's pipe to close).
+/// the workload runs: the container's process writes nothing to the shim's log).
 pub fn release() {
     let fd = LOG_FD.swap(-1, Ordering::Relaxed);
     if fd > 2 {

@@ -75,7 +75,7 @@ impl ShimConfig {
 
     /// Reads and validates one config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = crate::small_file::read(path).map_err(|source| ConfigError::Read {
             path: path.into(),
             env: CONFIG_ENV,
             source,

@@ -17,6 +17,7 @@ mod config_file;
 mod engine_name;
 mod error;
 mod runtime_options;
+mod small_file;
 
 pub use config_file::{CONFIG_ENV, DEFAULT_CONFIG_PATH, DEFAULT_ENGINE_DIRS, ShimConfig};
 pub use engine_name::EngineName;

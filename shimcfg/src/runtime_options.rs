@@ -70,7 +70,7 @@ impl RuntimeOptions {
     pub fn from_sources(config_body: Option<&str>, config_path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut options = match config_path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Options {
+                let text = crate::small_file::read(path).map_err(|e| ConfigError::Options {
                     origin: format!("ConfigPath {}", path.display()),
                     message: format!("cannot read it: {e}"),
                 })?;

@@ -9,6 +9,7 @@
 
 pub mod cases;
 pub mod containerd;
+pub mod stress;
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -1,65 +1,65 @@
-//! The create helper: `containerd-shim-wasm-v1 __container-create <request>`, started by
-//! the shim for each container with the container's stdio on descriptors 3, 4 and 5.
+//! Creating one container, in a launcher's worker: a forked, single-threaded process
+//! whose launcher has the chosen engine's plugin loaded (see [`crate::launcher`]).
 //!
-//! It runs in a fresh, single-threaded process: it mounts the rootfs, classifies the
-//! entrypoint, and for a wasm container chooses the engine (runtime options → invoked
-//! name → config default), loads its plugin and checks the settings by creating an
-//! engine once; then libcontainer clones the container's init process from it. It exits
-//! once the container is created; the init process is then reparented to the shim, which
-//! is a child subreaper.
+//! The worker mounts the rootfs, classifies the entrypoint and, for wasm, checks that the
+//! engine can run it; then libcontainer builds the container and clones its init process
+//! from the worker, so the init process inherits the mapped plugin (and its own shared
+//! libraries, resolved on the host) before it is confined to the container's root. The
+//! init process creates the engine and checks the settings before it waits for Start
+//! ([`super::executor`]); an error it finds comes back through a pipe, as one line.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 use serde::{Deserialize, Serialize};
-use shimcfg::{ShimConfig, select_engine};
 
 use super::entrypoint::{Entrypoint, classify};
 use super::executor::{PLUGIN, ShimExecutor};
+use super::inherited::Report;
 use super::rootfs::{self, RootfsMount};
 use crate::engine_process::child::check_capability;
-use crate::exit::{CANNOT_RUN, Failure, Outcome, SHIM_FAILURE};
-use crate::plugins::discovery;
-use crate::plugins::load::load_trusted;
-use crate::shim_protocol::options::RawRuntimeOptions;
-
-/// The hidden subcommand.
-pub const COMMAND: &str = "__container-create";
-/// Descriptors on which the helper receives the container's stdin, stdout, stderr.
-pub const STDIO_FDS: [i32; 3] = [3, 4, 5];
+use crate::exit::{CANNOT_RUN, Failure, SHIM_FAILURE};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CreateRequest {
     pub id: String,
     pub bundle: PathBuf,
     pub state_root: PathBuf,
-    pub pid_file: PathBuf,
     pub systemd_cgroup: bool,
     /// Snapshot mounts to put at `<bundle>/rootfs` first (none for `ctr run --rootfs`).
     pub rootfs: Vec<RootfsMount>,
-    /// containerd's runtime options (from the create request, or saved by `start`).
-    pub options: RawRuntimeOptions,
-    /// The name containerd invoked the shim as.
-    pub argv0: String,
+    /// The engine chosen from the runtime options, the invoked name and the config file,
+    /// or why none could be: an error only if the entrypoint turns out to be wasm.
+    pub engine: Result<EngineChoice, String>,
 }
 
-/// Body of `__container-create`.
-pub fn run(request_json: &str) -> Outcome {
-    let request: CreateRequest = serde_json::from_str(request_json)
-        .map_err(|e| Failure::new(SHIM_FAILURE, format!("malformed create request: {e}")))?;
+/// The engine for a wasm entrypoint (its plugin is the launcher's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EngineChoice {
+    pub name: String,
+    /// Settings as TOML text.
+    pub settings: String,
+}
+
+/// Creates the container; returns its init process's pid.
+pub fn create(request: &CreateRequest, stdio: [OwnedFd; 3]) -> Result<u32, Failure> {
     rootfs::mount_all(&request.bundle.join("rootfs"), &request.rootfs)
         .map_err(|e| Failure::new(SHIM_FAILURE, e))?;
-    let executor = executor_for(&request)?;
-    // SAFETY: the shim passes the container's stdio on exactly these descriptors.
-    let [stdin, stdout, stderr] = STDIO_FDS.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    let executor = executor_for(request)?;
+    ensure_single_threaded().map_err(|n| {
+        Failure::from(format!(
+            "the shim's worker has {n} threads where it must have one before it clones the container"
+        ))
+    })?;
+    let [stdin, stdout, stderr] = stdio;
     std::fs::create_dir_all(&request.state_root)?;
-    ContainerBuilder::new(request.id.clone(), SyscallType::default())
+    let report = Report::open()?;
+    let built = ContainerBuilder::new(request.id.clone(), SyscallType::default())
         .with_executor(executor)
         .with_root_path(&request.state_root)?
-        .with_pid_file(Some(&request.pid_file))?
         .with_stdin(stdin)
         .with_stdout(stdout)
         .with_stderr(stderr)
@@ -67,12 +67,18 @@ pub fn run(request_json: &str) -> Outcome {
         .as_init(&request.bundle)
         .with_systemd(request.systemd_cgroup)
         .with_detach(true)
-        .build()
-        .map_err(|e| Failure::new(SHIM_FAILURE, format!("cannot create container {}: {e}", request.id)))?;
-    Ok(0)
+        .build();
+    let container = built.map_err(|e| {
+        // The init process's own words, when it said why it stopped.
+        let reason = report.read().unwrap_or_else(|| e.to_string());
+        Failure::new(SHIM_FAILURE, format!("cannot create container {}: {reason}", request.id))
+    })?;
+    let pid =
+        container.pid().ok_or_else(|| Failure::from("libcontainer created the container without a pid"))?;
+    Ok(pid.as_raw() as u32)
 }
 
-/// Native, or wasm in the chosen engine, whose plugin is loaded here, before the clone.
+/// Native, or wasm in the launcher's engine.
 fn executor_for(request: &CreateRequest) -> Result<ShimExecutor, Failure> {
     let spec = Spec::load(request.bundle.join("config.json"))
         .map_err(|e| Failure::new(SHIM_FAILURE, format!("cannot read the OCI spec: {e}")))?;
@@ -86,16 +92,23 @@ fn executor_for(request: &CreateRequest) -> Result<ShimExecutor, Failure> {
             Entrypoint::Native => return Ok(ShimExecutor::Native),
             Entrypoint::Wasm { module, entry, kind } => (module, entry, kind),
         };
-    let config = ShimConfig::load()?;
-    let options = request.options.parse()?;
-    let selection = select_engine(&options, &request.argv0, &config)?;
-    let plugin = discovery::find(&config, &selection.engine)?;
-    tracing::info!(id = %request.id, engine = %selection.engine, source = ?selection.source, %kind, "wasm container");
-    let loaded = load_trusted(&config, &plugin).map_err(|e| Failure::new(SHIM_FAILURE, e))?;
-    let settings = toml::to_string(&selection.settings)?;
-    // Bad settings fail the create, not the first start.
-    drop(loaded.new_engine(&settings)?);
-    check_capability(&loaded, kind, &module)?;
-    let _ = PLUGIN.set(loaded);
-    Ok(ShimExecutor::Wasm { settings, module, entry })
+    let engine = request.engine.clone().map_err(|reason| Failure::new(SHIM_FAILURE, reason))?;
+    let plugin = PLUGIN.get().ok_or_else(|| {
+        Failure::from(format!("the {} engine's plugin is not loaded in this launcher", engine.name))
+    })?;
+    tracing::info!(id = %request.id, engine = %engine.name, %kind, "wasm container");
+    check_capability(plugin, kind, &module)?;
+    Ok(ShimExecutor::Wasm { settings: engine.settings, module, entry })
+}
+
+/// libcontainer clones the init process from this process, and a launcher forks its
+/// workers: with a second thread, that thread's locks (the allocator's, say) could be
+/// held forever in the copy. Returns the thread count when it is not one.
+pub fn ensure_single_threaded() -> Result<(), usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let threads = status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok());
+    match threads {
+        Some(1) | None => Ok(()),
+        Some(n) => Err(n),
+    }
 }

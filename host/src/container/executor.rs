@@ -1,19 +1,22 @@
 //! What libcontainer runs as the container's process, after namespaces, cgroups, mounts
 //! and `pivot_root` are in place: the native entrypoint through libcontainer's default
-//! executor (`execve`), or the wasm program through the engine plugin the create helper
-//! loaded before the container's init process was cloned from it.
+//! executor (`execve`), or the wasm program through the engine plugin the launcher loaded
+//! before the container's init process was cloned from its worker.
 
-use std::path::PathBuf;
+use std::cell::OnceCell;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::default::get_executor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
-use shim_wasm_abi::host::{LoadedPlugin, RunSpec};
+use shim_wasm_abi::host::{EngineInstance, LoadedPlugin, RunSpec};
 
+use super::inherited;
 use crate::exit::{CANNOT_RUN, Failure};
 
-/// The plugin loaded by the create helper; inherited by the init process through clone.
+/// The plugin loaded by the launcher; inherited by its workers and their init processes.
 pub static PLUGIN: OnceLock<LoadedPlugin> = OnceLock::new();
 
 /// The container's workload.
@@ -34,26 +37,27 @@ impl Executor for ShimExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         // From here on this is the container's process: the shim's logs stay out of it.
         crate::logging::release();
-        match self {
+        let checked = match self {
             Self::Native => get_executor().validate(&with_default_path(spec)),
-            Self::Wasm { module, .. } if module.is_file() => {
-                // Before the init process waits for Start: a signal sent once containerd
-                // reports the task running must find the handler in place.
-                end_on_termination_signals();
-                Ok(())
-            }
-            Self::Wasm { module, .. } => Err(ExecutorValidationError::ArgValidationError(format!(
-                "wasm module {} is missing from the container's root",
-                module.display()
-            ))),
+            Self::Wasm { settings, module, .. } => prepare_wasm(settings, module),
+        };
+        if let Err(e) = &checked {
+            inherited::say(&e.to_string());
         }
+        checked
     }
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         match self {
-            Self::Native => get_executor().exec(&with_default_path(spec)),
-            Self::Wasm { settings, module, entry } => {
-                let status = match run_wasm(spec, settings, module, entry.as_deref()) {
+            Self::Native => {
+                // The shim ignores SIGPIPE (Rust's runtime does); a native program gets the
+                // default, as under runc.
+                // SAFETY: resets one signal's disposition before execve.
+                unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+                get_executor().exec(&with_default_path(spec))
+            }
+            Self::Wasm { module, entry, .. } => {
+                let status = match run_wasm(spec, module, entry.as_deref()) {
                     Ok(code) => (code & 0xff) as u8,
                     Err(failure) => {
                         // The container's stderr is where the operator looks (ctr, kubectl logs).
@@ -67,6 +71,35 @@ impl Executor for ShimExecutor {
             }
         }
     }
+}
+
+thread_local! {
+    /// The engine the init process created before it waited for Start.
+    static ENGINE: OnceCell<EngineInstance<'static>> = const { OnceCell::new() };
+}
+
+/// In the init process, before it reports ready and waits for Start: the module must be
+/// there, and the engine is created now, so bad settings fail the create, not the start.
+fn prepare_wasm(settings: &str, module: &Path) -> Result<(), ExecutorValidationError> {
+    let invalid = ExecutorValidationError::ArgValidationError;
+    if !module.is_file() {
+        return Err(invalid(format!(
+            "wasm module {} is missing from the container's root",
+            module.display()
+        )));
+    }
+    let plugin = PLUGIN
+        .get()
+        .ok_or_else(|| invalid("no engine plugin was loaded before the container was created".into()))?;
+    let engine = plugin.new_engine(settings).map_err(|e| invalid(e.to_string()))?;
+    ENGINE.with(|cell| {
+        let _ = cell.set(engine);
+    });
+    // Before the init process waits for Start: a signal sent once containerd reports the
+    // task running must find the handler in place.
+    end_on_termination_signals();
+    inherited::close_in_init();
+    Ok(())
 }
 
 /// libcontainer looks the program up on `PATH` and refuses a spec without one, which
@@ -99,11 +132,7 @@ fn end_on_termination_signals() {
 }
 
 /// Runs the program in the container's init process, on the container's stdio.
-fn run_wasm(spec: &Spec, settings: &str, module: &PathBuf, entry: Option<&str>) -> Result<i32, Failure> {
-    let plugin = PLUGIN
-        .get()
-        .ok_or_else(|| Failure::from("no engine plugin was loaded before the container started"))?;
-    let engine = plugin.new_engine(settings).map_err(|e| Failure::from_plugin(e.status, e.to_string()))?;
+fn run_wasm(spec: &Spec, module: &Path, entry: Option<&str>) -> Result<i32, Failure> {
     let bytes = std::fs::read(module).map_err(|e| {
         Failure::new(CANNOT_RUN, format!("cannot read wasm module {}: {e}", module.display()))
     })?;
@@ -119,7 +148,6 @@ fn run_wasm(spec: &Spec, settings: &str, module: &PathBuf, entry: Option<&str>) 
     // The container's root is the program's root.
     let preopens = vec![("/".to_string(), "/".to_string())];
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    use std::os::fd::AsFd;
     let run = RunSpec {
         module: &bytes,
         entry,
@@ -130,5 +158,8 @@ fn run_wasm(spec: &Spec, settings: &str, module: &PathBuf, entry: Option<&str>) 
         stdout: stdout.as_fd(),
         stderr: stderr.as_fd(),
     };
-    engine.run(&run).map_err(|e| Failure::from_plugin(e.status, e.to_string()))
+    ENGINE.with(|engine| {
+        let engine = engine.get().ok_or_else(|| Failure::from("the engine was not created before Start"))?;
+        engine.run(&run).map_err(|e| Failure::from_plugin(e.status, e.to_string()))
+    })
 }

@@ -1,12 +1,19 @@
-//! Operations on an existing container, done by the shim in its own process through
-//! libcontainer's saved state: start, kill, delete, pids, stats. None of them clones a
-//! process or loads an engine.
+//! Operations on an existing container through libcontainer's saved state, and where
+//! each may run. Kill, pids and stats only signal and read the cgroup: the shim server
+//! does them. libcontainer's own start changes the working directory (to reach the
+//! notify socket) and runs the poststart hooks; its delete runs the poststop hooks and
+//! waits for them: those run in a launcher worker ([`start`], [`remove`]). A container
+//! without such hooks is started and removed by the server itself
+//! ([`start_without_hooks`], [`remove`] again: with no hook it spawns nothing).
 
 use std::path::Path;
 
 use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, create_cgroup_manager};
 use libcgroups::stats::Stats;
-use libcontainer::container::Container;
+use std::os::unix::net::UnixStream;
+
+use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::notify_socket::NOTIFY_FILE;
 use libcontainer::signal::Signal;
 
 /// A failed container operation, as one line.
@@ -31,6 +38,30 @@ pub fn start(state_root: &Path, id: &str) -> Result<(), LifecycleError> {
     load(state_root, id, "start")?.start().map_err(|e| error(id, "start", e))
 }
 
+/// Starts a container that has no poststart hooks, without changing the working
+/// directory: the notify socket is reached through `/proc/self/fd` (its path may be
+/// longer than a socket address allows).
+pub fn start_without_hooks(state_root: &Path, id: &str) -> Result<(), LifecycleError> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut container = load(state_root, id, "start")?;
+    container.refresh_status().map_err(|e| error(id, "start", e))?;
+    if !container.can_start() {
+        return Err(error(id, "start", format!("it is {:?}", container.status())));
+    }
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(state_root.join(id))
+        .map_err(|e| error(id, "start", e))?;
+    let socket = format!("/proc/self/fd/{}/{NOTIFY_FILE}", dir.as_raw_fd());
+    let mut stream =
+        UnixStream::connect(&socket).map_err(|e| error(id, "start", format!("notify socket: {e}")))?;
+    stream.write_all(b"start container").map_err(|e| error(id, "start", format!("notify socket: {e}")))?;
+    container.set_status(ContainerStatus::Running).save().map_err(|e| error(id, "start", e))
+}
+
 /// Sends `signal` to the container's init process, or to every process with `all`.
 pub fn kill(state_root: &Path, id: &str, signal: u32, all: bool) -> Result<(), LifecycleError> {
     let signal = Signal::try_from(signal as i32).map_err(|e| error(id, "kill", e))?;
@@ -44,6 +75,29 @@ pub fn delete(state_root: &Path, id: &str) -> Result<(), LifecycleError> {
         return Ok(());
     }
     load(state_root, id, "delete")?.delete(true).map_err(|e| error(id, "delete", e))
+}
+
+/// [`delete`]; and when libcontainer has no state for the container, the cgroup at
+/// `cgroups_path` if it is there: a create that failed half-way may have made the cgroup
+/// before libcontainer saved any state.
+pub fn remove(state_root: &Path, id: &str, cgroups_path: Option<&str>) -> Result<(), LifecycleError> {
+    if state_root.join(id).exists() {
+        return delete(state_root, id);
+    }
+    if let Some(path) = cgroups_path.filter(|p| !p.contains(':')) {
+        let config =
+            CgroupConfig { cgroup_path: path.into(), systemd_cgroup: false, container_name: id.to_string() };
+        if let Ok(manager) = create_cgroup_manager(config) {
+            for pid in manager.get_all_pids().unwrap_or_default() {
+                // SAFETY: kill(2); a process of this container's cgroup.
+                unsafe { libc::kill(pid.as_raw(), libc::SIGKILL) };
+            }
+            if let Err(e) = manager.remove() {
+                tracing::debug!(%id, "cgroup {path}: {e}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn cgroup(state_root: &Path, id: &str, op: &'static str) -> Result<AnyCgroupManager, LifecycleError> {

@@ -1,22 +1,24 @@
 //! Container isolation with youki's `libcontainer`, and what runs inside.
 //!
-//! Path of a container: the shim's task service decides wasm or native from the
-//! entrypoint ([`entrypoint`]), then starts a **create helper** — this binary again, as
-//! `__container-create` — which, for wasm, loads the engine plugin and only then asks
-//! libcontainer to build the container ([`create`]). libcontainer clones the container's
-//! init process from the helper, so the init process inherits the loaded plugin (and its
-//! own shared libraries, resolved on the host) before it is confined to the container's
-//! root. After `pivot_root`, [`executor`] runs the wasm program in that plugin, or execs
-//! the native entrypoint. The long-lived shim never loads an engine and never clones:
-//! the helper is a fresh single-threaded process.
+//! Path of a container: a launcher worker — a process forked from a single-threaded
+//! launcher that, for an engine, has the engine's plugin loaded (see [`crate::launcher`])
+//! — mounts the rootfs, decides wasm or native from the entrypoint ([`entrypoint`]) and
+//! asks libcontainer to build the container ([`create`]). libcontainer clones the
+//! container's init process from the worker, so the init process inherits the loaded
+//! plugin (and its own shared libraries, resolved on the host) before it is confined to
+//! the container's root; [`inherited`] is what else it inherits and must drop. After
+//! `pivot_root`, [`executor`] creates the engine and, on Start, runs the wasm program in
+//! it, or execs the native entrypoint. The shim server never loads an engine and never
+//! clones.
 //!
-//! [`lifecycle`] holds the operations the shim does in its own process on an existing
-//! container (start, kill, delete, pids, stats): none of them clones; [`oom`] watches its
-//! cgroup for out-of-memory kills.
+//! [`lifecycle`] holds the operations on an existing container (start, kill, remove,
+//! pids, stats) and where each runs; [`oom`] watches the cgroup for out-of-memory kills;
+//! [`metrics`] turns cgroup statistics into containerd's.
 
 pub mod create;
 pub mod entrypoint;
 pub mod executor;
+pub mod inherited;
 pub mod lifecycle;
 pub mod metrics;
 pub mod oom;

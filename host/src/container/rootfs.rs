@@ -1,8 +1,9 @@
 //! The container's root filesystem: containerd passes the snapshot mounts in the create
-//! request; the create helper mounts them at `<bundle>/rootfs` (in the shim's mount
-//! namespace, so they outlive the helper) and the shim unmounts them on delete.
+//! request; the launcher worker that creates the container mounts them at
+//! `<bundle>/rootfs` (in the shim's mount namespace, so they outlive the worker) and the
+//! shim server unmounts them on delete.
 //!
-//! Mounting happens in the helper, a fresh single-threaded process, because long overlay
+//! Mounting happens in the worker, a single-threaded process, because long overlay
 //! options need a `chdir` (to shorten paths below the kernel's page-size limit), which a
 //! multi-threaded shim must not do.
 

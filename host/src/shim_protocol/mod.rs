@@ -4,7 +4,7 @@
 //! containerd runs the shim with Go-style flags (`-namespace ns -address ... -id ID
 //! start`). Actions:
 //! - [`start`]: start (or reuse) the long-lived server for this container's group and
-//!   print its address;
+//!   print its address; [`group`] keeps a reused server alive until the Create;
 //! - [`delete`]: clean up after a shim that died, answer a `DeleteResponse`;
 //! - no action (with `-socket`): [`serve`] the task service over ttrpc.
 //!
@@ -12,9 +12,9 @@
 //! declare it).
 
 mod delete;
-pub mod options;
+mod group;
 mod serve;
-pub mod start;
+mod start;
 
 use containerd_shim::Flags;
 

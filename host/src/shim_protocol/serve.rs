@@ -1,22 +1,26 @@
 //! The long-lived shim server: serves the task service over ttrpc until containerd
 //! shuts it down. It is a child subreaper (container processes are reparented to it when
-//! their create helper exits) and reaps every child in one place.
+//! the launcher worker that cloned them exits) and reaps every child in one place.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use containerd_shim::Flags;
 use containerd_shim::protos::shim_sync::create_task;
 use containerd_shim::protos::ttrpc::{self, MethodHandler};
-use containerd_shim::publisher::RemotePublisher;
 
+use super::group::{self, GroupLock};
 use crate::exit::{Failure, Outcome, SHIM_FAILURE};
 use crate::task::TaskService;
 
 /// The listening socket `start` hands over.
 pub const LISTENER_FD: i32 = 3;
+/// Time for answers already written to leave before the connections close.
+const LINGER: Duration = Duration::from_millis(100);
 
 const TASK_V3: &str = "/containerd.task.v3.Task/";
 const TASK_V2: &str = "/containerd.task.v2.Task/";
@@ -25,6 +29,11 @@ pub fn serve(flags: &Flags, argv0: String) -> Outcome {
     // First, before anything else opens descriptors that could be mistaken for it.
     let listener = listener_fd(&flags.socket)?;
     redirect_logs_to_containerd();
+    // containerd starts the server in the first container's bundle, which goes away with
+    // that container; the server serves many and must never depend on its working
+    // directory. Changed once, here, while the process has one thread.
+    std::env::set_current_dir("/")
+        .map_err(|e| Failure::new(SHIM_FAILURE, format!("cannot change directory to /: {e}")))?;
     // SAFETY: prctl with constant arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } != 0 {
         return Err(Failure::new(
@@ -34,17 +43,50 @@ pub fn serve(flags: &Flags, argv0: String) -> Outcome {
     }
     let ttrpc_address = std::env::var("TTRPC_ADDRESS")
         .map_err(|_| Failure::new(SHIM_FAILURE, "TTRPC_ADDRESS is not set (containerd sets it)"))?;
-    let publisher = RemotePublisher::new(&ttrpc_address)?;
-    let service = TaskService::start(&flags.namespace, &flags.address, argv0, publisher);
+    let socket = PathBuf::from(flags.socket.strip_prefix("unix://").unwrap_or(&flags.socket));
+    let service = TaskService::start(
+        &flags.namespace,
+        &flags.address,
+        &ttrpc_address,
+        argv0,
+        group::pending_dir(&socket),
+    )?;
 
     let mut server = ttrpc::Server::new().add_listener(listener)?;
     server = server.register_service(task_methods(&service));
     server.start()?;
     tracing::info!(socket = %flags.socket, "shim server started");
-    service.wait_for_shutdown();
-    server.shutdown();
-    let _ = std::fs::remove_file(flags.socket.strip_prefix("unix://").unwrap_or(&flags.socket));
+    wait_until_unused(&service, &socket);
+    service.stop();
+    // Answers already written reach containerd before the connections close.
+    let server = server.stop_listen();
+    std::thread::sleep(LINGER);
+    server.disconnect();
     Ok(0)
+}
+
+/// Returns once containerd asked to shut down and nothing uses the server: no task, no
+/// request in flight, no container started here whose Create has not come (see `group`).
+/// The socket is unlinked then, under the group's lock.
+fn wait_until_unused(service: &TaskService, socket: &Path) {
+    loop {
+        service.wait_for_shutdown_request();
+        match GroupLock::acquire(socket) {
+            Ok(group) if service.is_idle() && !group.has_pending() => {
+                group.retire();
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("shutdown: {e}"),
+        }
+        if service.has_tasks() {
+            // A container came: stay until the next Shutdown (one follows every delete).
+            service.clear_shutdown_request();
+        } else {
+            // A pending start: its Create comes soon, or it expires.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 /// The task service under both names: `containerd.task.v2.Task` (containerd 1.6, 1.7,

@@ -1,5 +1,5 @@
 //! `start`: find or start the long-lived server for this container's group, and print
-//! its address.
+//! its address. Under the group's lock (see [`super::group`]).
 //!
 //! Containers of one Kubernetes pod share a server (grouped by the
 //! `io.kubernetes.cri.sandbox-id` annotation). The socket is bound here and handed to the
@@ -18,13 +18,11 @@ use containerd_shim::Flags;
 use containerd_shim::protos::protobuf::Message;
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 
-use super::options::RawRuntimeOptions;
+use super::group::GroupLock;
 use crate::exit::{Failure, Outcome, SHIM_FAILURE};
+use crate::task::options::{RawRuntimeOptions, SAVED_OPTIONS_FILE};
 
 const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
-/// Runtime options from `start`'s stdin, kept for `create` (containerd 1.6 sends them
-/// only here for some clients).
-pub const SAVED_OPTIONS_FILE: &str = ".shim-wasm-runtime-options";
 
 pub fn start(flags: &Flags, argv0: &str) -> Outcome {
     let bundle = std::env::current_dir()?;
@@ -35,10 +33,14 @@ pub fn start(flags: &Flags, argv0: &str) -> Outcome {
 
     // No logging on this path: containerd 1.6 reads start's stdout and stderr together
     // as the address.
+    let group = GroupLock::acquire(Path::new(&path))?;
     if UnixStream::connect(&path).is_err() {
         let listener = bind(&path)?;
         spawn_server(flags, argv0, &address, &listener)?;
     }
+    // The server stays for this container's Create (see `group`).
+    group.add_pending(&flags.id)?;
+    drop(group);
     std::fs::write(bundle.join("address"), &address)?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(address.as_bytes())?;

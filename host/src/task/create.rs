@@ -1,177 +1,189 @@
 //! Create: from containerd's request to a created container whose process waits for
 //! Start.
 //!
-//! 1. decode the runtime options (from the request, or saved by `start`);
-//! 2. open the stdio FIFOs;
-//! 3. run the create helper (`__container-create`), which mounts the rootfs, classifies
-//!    the entrypoint, chooses the engine, loads its plugin and lets libcontainer build
-//!    the container (see `container::create`);
-//! 4. record the task.
+//! 1. take the id (a second create of it answers "already exists");
+//! 2. choose the engine ([`super::engine`]) and open the stdio FIFOs;
+//! 3. ask the engine's launcher (or, with no engine, the plain one) to create the
+//!    container in a worker, within the request's deadline (see [`crate::launcher`]);
+//! 4. record the task — with its exit, if the init process already ended.
 //!
-//! Any failure undoes what was done and answers one line.
+//! Any failure undoes what was done (processes, cgroup, state, rootfs mount) and
+//! answers one line.
 
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use containerd_shim::api::{CreateTaskRequest, CreateTaskResponse};
 
 use super::error::TaskError;
-use super::{TaskRecord, TaskService, events, stdio};
-use crate::container::create::{COMMAND, CreateRequest, STDIO_FDS};
+use super::table::TaskRecord;
+use super::{TaskService, engine, stdio};
+use crate::container::create::{CreateRequest, EngineChoice};
+use crate::container::oom;
 use crate::container::rootfs::{self, RootfsMount};
-use crate::container::{lifecycle, oom};
-use crate::shim_protocol::options::RawRuntimeOptions;
-use crate::shim_protocol::start::SAVED_OPTIONS_FILE;
+use crate::launcher::Request;
+use crate::launcher::pool::LaunchError;
 
-/// Where the create helper writes the container's init pid, inside the bundle.
-pub const PID_FILE: &str = "init.pid";
+/// A create may take this long unless containerd gives a shorter deadline.
+const CREATE_BOUND: Duration = Duration::from_secs(60);
+/// Cleaning up after a failed create may take this long.
+const CLEANUP_BOUND: Duration = Duration::from_secs(30);
 
-pub fn create(service: &TaskService, req: &CreateTaskRequest) -> Result<CreateTaskResponse, TaskError> {
-    if service.tasks().contains_key(&req.id) {
-        return Err(TaskError::AlreadyExists(req.id.clone()));
-    }
+pub fn create(
+    service: &TaskService,
+    req: &CreateTaskRequest,
+    deadline: Option<Duration>,
+) -> Result<CreateTaskResponse, TaskError> {
     if req.terminal {
         return Err(TaskError::InvalidArgument(
             "terminals (ctr -t, tty: true) are not supported by the wasm shim; run the container without one"
                 .into(),
         ));
     }
-    let bundle = PathBuf::from(&req.bundle);
-    let created = create_in_bundle(service, req, &bundle);
-    if created.is_err() && !req.rootfs.is_empty() {
-        rootfs::unmount(&bundle);
-    }
+    service.table().reserve(&req.id)?;
+    // The start that reused this server for the container is no longer pending.
+    let _ = std::fs::remove_file(service.pending_starts.join(&req.id));
+    let created = create_reserved(service, req, deadline);
+    service.table().release(&req.id);
     let pid = created?;
     tracing::info!(id = %req.id, pid, "container created");
-    if let Some(cgroups_path) = cgroups_path(&bundle) {
-        let (service_weak, id) = (service.weak(), req.id.clone());
-        oom::watch(&cgroups_path, move || {
-            if let Some(service) = service_weak.upgrade() {
-                tracing::warn!(%id, "container hit its memory limit (OOM kill)");
-                events::task_oom(&service, &id);
-            }
-        });
-    }
-    events::task_create(service, &req.id, &req.bundle, pid);
     let mut response = CreateTaskResponse::new();
     response.pid = pid;
     Ok(response)
 }
 
-fn cgroups_path(bundle: &Path) -> Option<String> {
-    let spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
-    spec["linux"]["cgroupsPath"].as_str().map(String::from)
-}
-
-fn create_in_bundle(service: &TaskService, req: &CreateTaskRequest, bundle: &Path) -> Result<u32, TaskError> {
+fn create_reserved(
+    service: &TaskService,
+    req: &CreateTaskRequest,
+    deadline: Option<Duration>,
+) -> Result<u32, TaskError> {
+    let began = Instant::now();
+    let bundle = PathBuf::from(&req.bundle);
     let spec: serde_json::Value = std::fs::read(bundle.join("config.json"))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(|| {
             TaskError::InvalidArgument(format!("cannot read the OCI spec {}/config.json", bundle.display()))
         })?;
-    let pid_file = bundle.join(PID_FILE);
-    let request = CreateRequest {
-        id: req.id.clone(),
-        bundle: bundle.to_path_buf(),
-        state_root: service.state_root.clone(),
-        pid_file: pid_file.clone(),
-        systemd_cgroup: spec["linux"]["cgroupsPath"].as_str().is_some_and(|p| p.contains(':')),
-        rootfs: req
-            .rootfs
-            .iter()
-            .map(|m| RootfsMount {
-                fs_type: m.type_.clone(),
-                source: m.source.clone(),
-                options: m.options.clone(),
-            })
-            .collect(),
-        options: runtime_options(req, bundle)?,
-        argv0: service.argv0.clone(),
+    let cgroups_path = spec["linux"]["cgroupsPath"].as_str().map(String::from);
+    let stdio = stdio::open(&req.stdin, &req.stdout, &req.stderr)?;
+    // Leave a second for the answer to reach a caller that set a deadline.
+    let bound = deadline.map_or(CREATE_BOUND, |d| d.saturating_sub(Duration::from_secs(1)).min(CREATE_BOUND));
+    let request = |engine: Result<EngineChoice, String>| {
+        Request::Create(CreateRequest {
+            id: req.id.clone(),
+            bundle: bundle.clone(),
+            state_root: service.state_root.clone(),
+            systemd_cgroup: cgroups_path.as_deref().is_some_and(|p| p.contains(':')),
+            rootfs: req
+                .rootfs
+                .iter()
+                .map(|m| RootfsMount {
+                    fs_type: m.type_.clone(),
+                    source: m.source.clone(),
+                    options: m.options.clone(),
+                })
+                .collect(),
+            engine,
+        })
     };
-    if let Err(e) = run_helper(service, req, &request) {
-        let _ = lifecycle::delete(&service.state_root, &req.id);
-        return Err(e);
-    }
-    let pid: u32 =
-        std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse().ok()).ok_or_else(|| {
-            TaskError::Internal(format!("the container's pid file {} is missing", pid_file.display()))
-        })?;
-    let mut record = TaskRecord {
-        bundle: bundle.to_path_buf(),
+    let reply = match engine::choose(req, &bundle, &service.argv0) {
+        Ok((choice, plugin)) => {
+            match service.launchers.call(Some(&plugin), request(Ok(choice)), &stdio, bound) {
+                // The plugin cannot be loaded: a native entrypoint still runs.
+                Err(LaunchError::Refused(reason)) => {
+                    service.launchers.call(None, request(Err(reason)), &stdio, bound)
+                }
+                other => other,
+            }
+        }
+        Err(reason) => service.launchers.call(None, request(Err(reason)), &stdio, bound),
+    };
+    drop(stdio);
+    let pid = match reply {
+        Ok(Ok(pid)) => pid,
+        failed => {
+            let reason = match failed {
+                Ok(Err(line)) => line,
+                Err(e) => e.to_string(),
+                Ok(Ok(_)) => unreachable!(),
+            };
+            tracing::warn!(id = %req.id, "create failed: {reason}");
+            clean_up(service, &req.id, &bundle, !req.rootfs.is_empty(), cgroups_path.as_deref());
+            return Err(TaskError::FailedPrecondition(reason));
+        }
+    };
+    let record = TaskRecord {
+        bundle: bundle.clone(),
         pid,
+        pidfd: pidfd_open(pid).map(Arc::new),
+        cgroups_path: cgroups_path.clone(),
+        rootfs_mounted: !req.rootfs.is_empty(),
+        hooks_on_start: has_hooks(&spec, "poststart"),
+        hooks_on_delete: has_hooks(&spec, "poststop"),
         started: false,
+        starting: false,
+        exit_event_held: false,
         exit: None,
         stdin: req.stdin.clone(),
         stdout: req.stdout.clone(),
         stderr: req.stderr.clone(),
+        op: Arc::default(),
     };
-    if let Some(status) = service.reaper.take(pid as i32) {
-        record.exit = Some(super::Exit { status: status as u32, at: super::now() });
+    {
+        // Events under the table lock, so that the reaper's TaskExit comes after TaskCreate.
+        let mut table = service.table();
+        let claimed = table.insert(&req.id, record, began);
+        service.events.task_create(&req.id, &req.bundle, pid);
+        if let Some(exit) = claimed {
+            service.events.task_exit(&req.id, pid, &exit);
+        }
     }
-    service.tasks().insert(req.id.clone(), record);
+    if let Some(cgroups_path) = cgroups_path {
+        let (events, id) = (service.events.clone(), req.id.clone());
+        oom::watch(&cgroups_path, move || {
+            tracing::warn!(%id, "container hit its memory limit (OOM kill)");
+            events.task_oom(&id);
+        });
+    }
     Ok(pid)
 }
 
-/// The request's options, or else those `start` saved from its stdin.
-fn runtime_options(req: &CreateTaskRequest, bundle: &Path) -> Result<RawRuntimeOptions, TaskError> {
-    let invalid = |e: crate::shim_protocol::options::OptionsError| TaskError::InvalidArgument(e.to_string());
-    let mut raw = match req.options.as_ref() {
-        Some(any) => RawRuntimeOptions::from_any(any).map_err(invalid)?,
-        None => RawRuntimeOptions::default(),
+/// Removes what a failed create may have left: the init process, cgroup and state (in
+/// a worker, which runs libcontainer's delete), and the rootfs mount.
+fn clean_up(
+    service: &TaskService,
+    id: &str,
+    bundle: &Path,
+    rootfs_mounted: bool,
+    cgroups_path: Option<&str>,
+) {
+    let request = Request::Delete {
+        state_root: service.state_root.clone(),
+        id: id.to_string(),
+        cgroups_path: cgroups_path.map(String::from),
     };
-    if raw.is_empty()
-        && let Ok(saved) = std::fs::read(bundle.join(SAVED_OPTIONS_FILE))
-    {
-        raw = RawRuntimeOptions::decode(&saved).map_err(invalid)?;
+    match service.launchers.call(None, request, &[], CLEANUP_BOUND) {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(%id, "cleanup after a failed create: {e}"),
+        Err(e) => tracing::warn!(%id, "cleanup after a failed create: {e}"),
     }
-    Ok(raw)
+    if rootfs_mounted {
+        rootfs::unmount(bundle);
+    }
 }
 
-/// Runs the create helper with the container's stdio on descriptors 3-5 and returns
-/// its error line if it fails.
-fn run_helper(
-    service: &TaskService,
-    req: &CreateTaskRequest,
-    request: &CreateRequest,
-) -> Result<(), TaskError> {
-    let fds = stdio::open(&req.stdin, &req.stdout, &req.stderr)?;
-    let raw = fds.each_ref().map(|fd| fd.as_raw_fd());
-    let json = serde_json::to_string(request).map_err(|e| TaskError::Internal(e.to_string()))?;
-    let mut command = Command::new(std::env::current_exe().map_err(|e| TaskError::Internal(e.to_string()))?);
-    command.arg(COMMAND).arg(json).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    // SAFETY: only dup2 between fork and exec. dup2 clears close-on-exec on the copies.
-    unsafe {
-        command.pre_exec(move || {
-            for (from, to) in raw.iter().zip(STDIO_FDS) {
-                if libc::dup2(*from, to) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-    let mut child =
-        command.spawn().map_err(|e| TaskError::Internal(format!("cannot start the create helper: {e}")))?;
-    drop(fds);
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    // The reaper owns waitpid: wait through it, never through `child`.
-    let status = service.reaper.wait(child.id() as i32);
-    if status == 0 {
-        return Ok(());
-    }
-    let line = stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("containerd-shim-wasm: error: "))
-        .next_back()
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("the create helper failed with status {status}: {}", stderr.trim()));
-    Err(TaskError::FailedPrecondition(line))
+fn has_hooks(spec: &serde_json::Value, kind: &str) -> bool {
+    spec["hooks"][kind].as_array().is_some_and(|hooks| !hooks.is_empty())
+}
+
+/// A descriptor for the process itself, so signals never reach a process that reused
+/// its pid. `None` where the kernel has no pidfd (before 5.3): plain pids are used then.
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a fresh descriptor owned from here on.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

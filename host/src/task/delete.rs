@@ -1,50 +1,66 @@
 //! Delete: stop what is left of the container, remove its state, cgroup and rootfs
 //! mount, and report how it ended.
 
-use std::time::{Duration, Instant};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use containerd_shim::api::DeleteResponse;
 
 use super::error::TaskError;
-use super::{Exit, TaskService, events, now};
+use super::table::Exit;
+use super::{TaskService, now, run};
 use crate::container::{lifecycle, rootfs};
+use crate::launcher::Request;
 
-/// How long a killed container may take to be reaped before delete gives up waiting.
-const REAP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a killed container may take to be reaped before delete goes on without it.
+const REAP_BOUND: Duration = Duration::from_secs(10);
+/// libcontainer's delete (with the poststop hooks) may take this long.
+const DELETE_BOUND: Duration = Duration::from_secs(60);
 
-pub fn delete(service: &TaskService, id: &str) -> Result<DeleteResponse, TaskError> {
+pub fn delete(
+    service: &TaskService,
+    id: &str,
+    deadline: Option<Duration>,
+) -> Result<DeleteResponse, TaskError> {
+    let op = service.record(id)?.op;
+    let _one_at_a_time = op.lock().unwrap_or_else(|e| e.into_inner());
     let task = service.record(id)?;
     if task.exit.is_none() {
         // Created but never started, or still running: containerd wants it gone.
-        let _ = lifecycle::kill(&service.state_root, id, libc::SIGKILL as u32, true);
-        wait_reaped(service, id);
+        let pidfd = task.pidfd.as_deref().map(AsRawFd::as_raw_fd);
+        let _ = run::signal_init(id, task.pid, pidfd, libc::SIGKILL as u32);
+        if let Err(e) = service.wait_exit(id, Some(REAP_BOUND)) {
+            tracing::warn!(%id, "delete: {e}; removing the container anyway");
+        }
     }
-    lifecycle::delete(&service.state_root, id)?;
-    // The namespace's state directory goes with its last container.
-    let _ = std::fs::remove_dir(&service.state_root);
-    rootfs::unmount(&task.bundle);
-    let _ = std::fs::remove_file(task.bundle.join(super::create::PID_FILE));
-    let exit = service
-        .tasks()
-        .remove(id)
-        .and_then(|t| t.exit)
-        .unwrap_or(Exit { status: 128 + libc::SIGKILL as u32, at: now() });
-    events::task_delete(service, id, task.pid, &exit);
+    // libcontainer kills what is left and removes the cgroup and state; with poststop
+    // hooks, in a worker, which waits for them.
+    if task.hooks_on_delete {
+        let bound =
+            deadline.map_or(DELETE_BOUND, |d| d.saturating_sub(Duration::from_secs(1)).min(DELETE_BOUND));
+        let request = Request::Delete {
+            state_root: service.state_root.clone(),
+            id: id.to_string(),
+            cgroups_path: task.cgroups_path.clone(),
+        };
+        match service.launchers.call(None, request, &[], bound) {
+            Ok(Ok(_)) => {}
+            Ok(Err(line)) => return Err(TaskError::Internal(line)),
+            Err(e) => return Err(TaskError::Internal(format!("task {id}: cannot delete: {e}"))),
+        }
+    } else {
+        lifecycle::remove(&service.state_root, id, task.cgroups_path.as_deref())?;
+    }
+    if task.rootfs_mounted {
+        rootfs::unmount(&task.bundle);
+    }
+    let removed = service.table().remove(id);
+    service.table_changed.notify_all();
+    let exit = removed.and_then(|t| t.exit).unwrap_or(Exit { status: 128 + libc::SIGKILL as u32, at: now() });
+    service.events.task_delete(id, task.pid, &exit);
     let mut response = DeleteResponse::new();
     response.pid = task.pid;
     response.exit_status = exit.status;
     response.exited_at = Some(exit.at).into();
     Ok(response)
-}
-
-fn wait_reaped(service: &TaskService, id: &str) {
-    let deadline = Instant::now() + REAP_TIMEOUT;
-    let mut tasks = service.tasks();
-    while tasks.get(id).is_some_and(|t| t.exit.is_none()) && Instant::now() < deadline {
-        tasks = service
-            .changed
-            .wait_timeout(tasks, Duration::from_millis(100))
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-    }
 }

@@ -16,6 +16,8 @@ pub enum TaskError {
     Unimplemented(String),
     #[error("{0}")]
     Internal(String),
+    #[error("deadline exceeded: {0}")]
+    DeadlineExceeded(String),
 }
 
 impl From<TaskError> for ttrpc::Error {
@@ -27,12 +29,13 @@ impl From<TaskError> for ttrpc::Error {
             TaskError::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
             TaskError::Unimplemented(_) => Code::UNIMPLEMENTED,
             TaskError::Internal(_) => Code::INTERNAL,
+            TaskError::DeadlineExceeded(_) => Code::DEADLINE_EXCEEDED,
         };
         // One line: containerd and the CRI show it to the user as is.
         let message = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
         match code {
             // Routine answers (kill after exit, lookups of deleted tasks).
-            Code::NOT_FOUND | Code::ALREADY_EXISTS => tracing::debug!("{message}"),
+            Code::NOT_FOUND | Code::ALREADY_EXISTS | Code::DEADLINE_EXCEEDED => tracing::debug!("{message}"),
             _ => tracing::error!("{message}"),
         }
         ttrpc::Error::RpcStatus(ttrpc::get_status(code, message))

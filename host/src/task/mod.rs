@@ -1,133 +1,196 @@
 //! The shim's task service: containerd's Task API over the containers this shim runs.
 //!
-//! Verbs live one concern per file: [`create`], [`run`] (start, kill, wait, close_io),
-//! [`delete`], [`inspect`] (state, pids, stats, connect). [`reaper`] turns child exits
-//! into task exits; [`events`] publishes to containerd; [`error`] maps failures to ttrpc
-//! status codes in one place. What cannot apply to these containers (exec, pause,
-//! checkpoint, resize without a terminal, update) answers UNIMPLEMENTED with a reason.
+//! Verbs live one concern per file: [`create`], [`run`] (start, kill, wait), [`delete`],
+//! [`inspect`] (state, pids, stats, connect). [`table`] holds every task and exit under
+//! one lock; [`reaper`] turns child exits into task exits; [`events`] sends events to
+//! containerd from a thread of its own; [`engine`] chooses the engine for a create;
+//! [`error`] maps failures to ttrpc status codes in one place. What cannot apply to these
+//! containers (exec, pause, checkpoint, resize without a terminal, update) answers
+//! UNIMPLEMENTED with a reason.
+//!
+//! The service runs in the multi-threaded shim server: it never changes process-wide
+//! state, never clones, and every wait in it has a bound. Container creation, start and
+//! delete run in launcher workers ([`crate::launcher`]); kill, pids and stats read
+//! libcontainer's state and the cgroup here.
 
 mod create;
 mod delete;
+mod engine;
 mod error;
 mod events;
 mod inspect;
+pub mod options;
 mod reaper;
 mod run;
 mod stdio;
+mod table;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use containerd_shim::api::*;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Task, TtrpcContext, TtrpcResult};
 
 use crate::container::state_root;
+use crate::launcher::pool::Launchers;
 use error::{TaskError, unimplemented};
-
-/// One container this shim runs.
-#[derive(Debug, Clone)]
-struct TaskRecord {
-    bundle: PathBuf,
-    pid: u32,
-    started: bool,
-    exit: Option<Exit>,
-    stdin: String,
-    stdout: String,
-    stderr: String,
-}
-
-#[derive(Debug, Clone)]
-struct Exit {
-    status: u32,
-    at: Timestamp,
-}
+use table::{Exit, Table, TaskRecord};
 
 pub struct TaskService {
-    namespace: String,
     /// How containerd invoked the shim (`containerd-shim-<engine>-v1` selects an engine).
     argv0: String,
     state_root: PathBuf,
-    publisher: RemotePublisher,
-    tasks: Mutex<HashMap<String, TaskRecord>>,
-    /// Signalled on every exit and on shutdown.
-    changed: Condvar,
+    events: events::Publisher,
+    table: Mutex<Table>,
+    /// Signalled with `table` held whenever a task exits or is removed.
+    table_changed: Condvar,
     shutdown: Mutex<bool>,
-    reaper: Arc<reaper::Reaper>,
-    me: OnceLock<Weak<TaskService>>,
+    shutdown_requested: Condvar,
+    /// Requests being answered (the server exits only with none).
+    in_flight: AtomicUsize,
+    launchers: Launchers,
+    /// Containers `start` reused this server for, until their Create (one file each).
+    pending_starts: PathBuf,
 }
 
 impl TaskService {
-    /// Creates the service and starts reaping children.
+    /// Creates the service, its event sender (to containerd at `ttrpc_address`) and its
+    /// reaper.
     pub fn start(
         namespace: &str,
         containerd_address: &str,
+        ttrpc_address: &str,
         argv0: String,
-        publisher: RemotePublisher,
-    ) -> Arc<Self> {
-        let reaper = reaper::Reaper::start();
+        pending_starts: PathBuf,
+    ) -> std::io::Result<Arc<Self>> {
         let service = Arc::new(Self {
-            namespace: namespace.to_string(),
             argv0,
             state_root: state_root(containerd_address, namespace),
-            publisher,
-            tasks: Mutex::new(HashMap::new()),
-            changed: Condvar::new(),
+            events: events::Publisher::start(ttrpc_address.to_string(), namespace)?,
+            table: Mutex::new(Table::default()),
+            table_changed: Condvar::new(),
             shutdown: Mutex::new(false),
-            reaper: reaper.clone(),
-            me: OnceLock::new(),
+            shutdown_requested: Condvar::new(),
+            in_flight: AtomicUsize::new(0),
+            launchers: Launchers::default(),
+            pending_starts,
         });
-        let _ = service.me.set(Arc::downgrade(&service));
         let weak = Arc::downgrade(&service);
-        reaper.set_listener(Box::new(move |pid, status| {
-            weak.upgrade().is_some_and(|s| s.on_exit(pid, status))
-        }));
-        service
+        reaper::start(move |pid, status| {
+            if let Some(service) = weak.upgrade() {
+                service.on_exit(pid, status);
+            }
+        })?;
+        Ok(service)
     }
 
-    /// The service itself, for threads that outlive a request (OOM watchers).
-    fn weak(&self) -> Weak<Self> {
-        self.me.get().cloned().unwrap_or_default()
-    }
-
-    /// Blocks until containerd asks the shim to shut down.
-    pub fn wait_for_shutdown(&self) {
+    /// Blocks until containerd has asked the shim to shut down.
+    pub fn wait_for_shutdown_request(&self) {
         let mut shutdown = self.shutdown.lock().unwrap_or_else(|e| e.into_inner());
         while !*shutdown {
-            shutdown = self.changed.wait(shutdown).unwrap_or_else(|e| e.into_inner());
+            shutdown = self.shutdown_requested.wait(shutdown).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    fn tasks(&self) -> MutexGuard<'_, HashMap<String, TaskRecord>> {
-        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    /// Forgets a shutdown request (the server has a task again).
+    pub fn clear_shutdown_request(&self) {
+        *self.shutdown.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+
+    pub fn has_tasks(&self) -> bool {
+        !self.table().is_empty()
+    }
+
+    /// No task, no create under way, no request being answered.
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0 && self.table().is_empty()
+    }
+
+    /// The server is exiting: the launchers exit, and the namespace's state directory
+    /// goes if no container is left in it.
+    pub fn stop(&self) {
+        self.launchers.stop_all();
+        let _ = std::fs::remove_dir(&self.state_root);
+    }
+
+    /// Counts a request as in flight until the guard is dropped.
+    fn serving(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(&self.in_flight)
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn record(&self, id: &str) -> Result<TaskRecord, TaskError> {
-        self.tasks().get(id).cloned().ok_or_else(|| TaskError::NotFound(id.to_string()))
+        self.table().get(id).cloned().ok_or_else(|| TaskError::NotFound(id.to_string()))
     }
 
-    /// A child exited: if it is a task's init process, record the exit. Returns whether
-    /// the exit belonged to a task.
-    fn on_exit(&self, pid: i32, status: i32) -> bool {
-        let mut tasks = self.tasks();
-        let Some((id, task)) = tasks.iter_mut().find(|(_, t)| t.pid as i32 == pid && t.exit.is_none()) else {
-            return false;
-        };
+    /// Waits (at most `bound`) until task `id` has exited or is gone; returns its exit.
+    fn wait_exit(&self, id: &str, bound: Option<Duration>) -> Result<Exit, TaskError> {
+        let deadline = bound.map(|b| Instant::now() + b);
+        let mut table = self.table();
+        loop {
+            let task = table.get(id).ok_or_else(|| TaskError::NotFound(id.to_string()))?;
+            if let Some(exit) = &task.exit {
+                return Ok(exit.clone());
+            }
+            // Woken by every exit and removal; the periodic wake-up only re-checks.
+            let mut pause = Duration::from_secs(1);
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(TaskError::DeadlineExceeded(format!("task {id} is still running")));
+                }
+                pause = pause.min(left);
+            }
+            table = self.table_changed.wait_timeout(table, pause).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// A child of the server exited: a task's init process, a launcher, or an orphan.
+    fn on_exit(&self, pid: u32, status: i32) {
         let exit = Exit { status: status as u32, at: now() };
-        task.exit = Some(exit.clone());
-        let id = id.clone();
-        drop(tasks);
-        tracing::info!(%id, pid, status, "container exited");
-        events::task_exit(self, &id, pid as u32, &exit);
-        self.changed.notify_all();
-        true
+        let mut table = self.table();
+        if let Some((id, publish)) = table.on_exit(pid, exit.clone()) {
+            if publish {
+                // Under the lock: after the task's TaskCreate (sent under it too).
+                self.events.task_exit(&id, pid, &exit);
+            }
+            drop(table);
+            self.table_changed.notify_all();
+            tracing::info!(%id, pid, status, "container exited");
+            return;
+        }
+        // Parked in the table for a create that has not recorded its task yet; a
+        // launcher's exit is the launcher pool's to know about.
+        drop(table);
+        if !self.launchers.on_exit(pid as i32, status) {
+            tracing::debug!(pid, status, "reaped a process that is not a task's (yet)");
+        }
+    }
+}
+
+/// A request being answered.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 fn now() -> Timestamp {
     containerd_shim::util::timestamp().unwrap_or_default()
+}
+
+/// The deadline containerd gave a request, if any.
+fn deadline(ctx: &TtrpcContext) -> Option<Duration> {
+    (ctx.timeout_nano > 0).then(|| Duration::from_nanos(ctx.timeout_nano as u64))
 }
 
 fn no_exec(exec_id: &str) -> Result<(), TaskError> {
@@ -139,30 +202,35 @@ fn no_exec(exec_id: &str) -> Result<(), TaskError> {
 }
 
 impl Task for TaskService {
-    fn create(&self, _ctx: &TtrpcContext, req: CreateTaskRequest) -> TtrpcResult<CreateTaskResponse> {
+    fn create(&self, ctx: &TtrpcContext, req: CreateTaskRequest) -> TtrpcResult<CreateTaskResponse> {
+        let _serving = self.serving();
         tracing::debug!(id = %req.id, "create");
-        Ok(create::create(self, &req)?)
+        Ok(create::create(self, &req, deadline(ctx))?)
     }
 
-    fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
+    fn start(&self, ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
+        let _serving = self.serving();
         tracing::debug!(id = %req.id, "start");
         no_exec(&req.exec_id)?;
-        Ok(run::start(self, &req.id)?)
+        Ok(run::start(self, &req.id, deadline(ctx))?)
     }
 
     fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> TtrpcResult<Empty> {
+        let _serving = self.serving();
         tracing::debug!(id = %req.id, "kill");
         no_exec(&req.exec_id)?;
         Ok(run::kill(self, &req.id, req.signal, req.all)?)
     }
 
-    fn wait(&self, _ctx: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
+    fn wait(&self, ctx: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
+        let _serving = self.serving();
         tracing::debug!(id = %req.id, "wait");
         no_exec(&req.exec_id)?;
-        Ok(run::wait(self, &req.id)?)
+        Ok(run::wait(self, &req.id, deadline(ctx))?)
     }
 
     fn close_io(&self, _ctx: &TtrpcContext, req: CloseIORequest) -> TtrpcResult<Empty> {
+        let _serving = self.serving();
         tracing::debug!(id = %req.id, "close_io");
         no_exec(&req.exec_id)?;
         // The container holds its stdin FIFO itself; the shim keeps no copy to close.
@@ -170,40 +238,46 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    fn delete(&self, _ctx: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
+    fn delete(&self, ctx: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
+        let _serving = self.serving();
         tracing::debug!(id = %req.id, "delete");
         no_exec(&req.exec_id)?;
-        Ok(delete::delete(self, &req.id)?)
+        Ok(delete::delete(self, &req.id, deadline(ctx))?)
     }
 
     fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {
+        let _serving = self.serving();
         tracing::debug!(id = %req.id, "state");
         no_exec(&req.exec_id)?;
         Ok(inspect::state(self, &req.id)?)
     }
 
     fn pids(&self, _ctx: &TtrpcContext, req: PidsRequest) -> TtrpcResult<PidsResponse> {
+        let _serving = self.serving();
         tracing::debug!(id = %req.id, "pids");
         Ok(inspect::pids(self, &req.id)?)
     }
 
     fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
+        let _serving = self.serving();
         tracing::debug!(id = %req.id, "stats");
         Ok(inspect::stats(self, &req.id)?)
     }
 
     fn connect(&self, _ctx: &TtrpcContext, req: ConnectRequest) -> TtrpcResult<ConnectResponse> {
+        let _serving = self.serving();
         tracing::debug!(id = %req.id, "connect");
         Ok(inspect::connect(self, &req.id)?)
     }
 
     fn shutdown(&self, _ctx: &TtrpcContext, _req: ShutdownRequest) -> TtrpcResult<Empty> {
-        if !self.tasks().is_empty() {
+        let _serving = self.serving();
+        if !self.table().is_empty() {
             // containerd asks after each delete; the pod's other containers still run.
             return Ok(Empty::new());
         }
         *self.shutdown.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.changed.notify_all();
+        self.shutdown_requested.notify_all();
         Ok(Empty::new())
     }
 

@@ -17,6 +17,10 @@ use shimcfg::RuntimeOptions;
 
 const TYPE_NAME: &str = "runtimeoptions.v1.Options";
 
+/// Runtime options from `start`'s stdin, kept in the bundle for `create` (containerd 1.6
+/// sends them only there for some clients).
+pub const SAVED_OPTIONS_FILE: &str = ".shim-wasm-runtime-options";
+
 /// The two sources of runtime options.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RawRuntimeOptions {

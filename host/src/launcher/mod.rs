@@ -1,0 +1,62 @@
+//! Launchers: long-lived, single-threaded processes that fork a worker per container
+//! operation, so that the shim server never clones, never changes its working directory
+//! and never waits for a child it did not reap itself.
+//!
+//! ```text
+//! shim server (multi-threaded)                 launcher (single-threaded, one per engine
+//!   Create / Start / Delete                       plugin, plus one with no plugin)
+//!   ── control channel: one datagram ──────────▶  recvmsg → fork ──▶ worker (single-threaded)
+//!      (request stream + stdio descriptors)                             reads the request
+//!   ── request stream: JSON request ───────────────────────────────────▶ libcontainer create,
+//!   ◀─ request stream: JSON reply (pid or error) ─────────────────────── start or delete; exits
+//! ```
+//!
+//! - A launcher for an engine has the engine's plugin loaded (`dlopen`, entry called,
+//!   checked) once; every container's init process inherits it through fork and clone, so a
+//!   container costs no exec of the shim binary and no plugin load. The launcher never
+//!   creates an engine (engines may start threads): the container's init process does,
+//!   inside the container, before it waits for Start.
+//! - The launcher with no plugin creates native containers (and reports engine errors for
+//!   wasm ones when no plugin could be loaded), and runs every Start and Delete: its
+//!   workers wait for the OCI hooks libcontainer spawns, which the server's reaper must
+//!   never see.
+//! - Workers are their own process group and end themselves (and their hooks) at the
+//!   request's deadline; the launcher lets the kernel reap them (`SIGCHLD` ignored).
+//! - A plugin file that changes on disk (a package upgrade) gets a new launcher; the old
+//!   one exits when its control channel closes.
+//!
+//! [`pool`] is the server's side, [`process`] the launcher and its workers, [`channel`]
+//! the transport between them.
+
+pub mod channel;
+pub mod pool;
+pub mod process;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::container::create::CreateRequest;
+
+/// One operation for a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Create a container; its stdin, stdout and stderr come with the request.
+    Create(CreateRequest),
+    /// Let a created container's process run (and run the poststart hooks).
+    Start { state_root: PathBuf, id: String },
+    /// Remove what is left of a container: its processes, cgroup (also one a failed
+    /// create left without state), state, and run the poststop hooks.
+    Delete { state_root: PathBuf, id: String, cgroups_path: Option<String> },
+}
+
+/// A request and how long the worker may take for it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    pub seconds: u32,
+    pub request: Request,
+}
+
+/// A worker's answer: the container's init pid for a create (0 otherwise), or one
+/// error line.
+pub type Reply = Result<u32, String>;

@@ -1,0 +1,275 @@
+//! One shim serving every task, driven over its ttrpc task API as containerd drives a
+//! pod's shim: `start` once (in the first task's bundle, as containerd runs it), then
+//! Create → Start → Wait → Delete per task, many at once. The shim is this project's
+//! (`containerd-shim-wasm-v1`, engine from its config file) or, for reference, Debian's
+//! `containerd-shim-runc-v2`. Events go to an [`EventSink`] at `TTRPC_ADDRESS`.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::bundle::{SpecEdit, Workload, create_request, make_bundle, shared_rootfs};
+use super::events::EventSink;
+use super::leaks::{self, Leftovers};
+use super::task_api::TaskApi;
+use super::{Load, Outcome, measure};
+use crate::support::{Node, engines, shim_bin};
+
+/// Bound on Create, Start, Kill and Delete.
+pub const CALL_BOUND: Duration = Duration::from_secs(60);
+/// Bound on Wait: a task that never ends is a failure, not a hung run.
+pub const WAIT_BOUND: Duration = Duration::from_secs(120);
+
+/// Which shim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// This project's shim; every engine plugin built here is installed, `engine` is
+    /// the config file's default.
+    Wasm { engine: &'static str },
+    /// containerd's runc shim (`containerd-shim-runc-v2` on PATH).
+    Runc,
+}
+
+pub struct ShimServer {
+    pub runtime: Runtime,
+    pub api: TaskApi,
+    pub address: String,
+    /// The shim server process.
+    pub pid: i32,
+    pub events: EventSink,
+    pub namespace: String,
+    /// Every task's cgroup is `/<cgroup_parent>/<id>`.
+    pub cgroup_parent: String,
+    prefix: String,
+    /// Applied to every task's spec.
+    pub spec_edit: Option<SpecEdit>,
+    /// The shim's install (engine directory and config) and the run's files.
+    node: Node,
+}
+
+impl ShimServer {
+    /// Starts the shim in the bundle of task `<prefix>-0` (made here for `first`).
+    pub fn start(label: &str, runtime: Runtime, first: Workload) -> Self {
+        let node = Node::new(label);
+        if let Runtime::Wasm { engine } = runtime {
+            for (name, plugin) in engines() {
+                node.install(name, &plugin);
+            }
+            node.write_config(&format!("default_engine = \"{engine}\"\n"));
+        }
+        let prefix = format!("{label}-{}", std::process::id());
+        let namespace = prefix.clone();
+        let cgroup_parent = format!("shim-stress-{prefix}");
+        let events = EventSink::start(&node.root().join("events.sock"));
+        let work = node.root().to_path_buf();
+        let first_bundle = make_bundle(&work, &format!("{prefix}-0"), first, &cgroup_parent, None);
+        // The wasm shim server logs to `log` in the bundle it was started in.
+        let _ = symlink(work.join("shim.log"), first_bundle.join("log"));
+        fs::write(work.join("shim.log"), "").unwrap();
+
+        let address =
+            start_action(runtime, &namespace, &format!("{prefix}-0"), &first_bundle, &events, &node)
+                .unwrap_or_else(|e| panic!("{e}"));
+        let api = TaskApi::connect(&address).unwrap();
+        let pid = leaks::shim_server(&namespace).unwrap_or(0);
+        shared_rootfs(&work, first);
+        Self { runtime, api, address, pid, events, namespace, cgroup_parent, prefix, spec_edit: None, node }
+    }
+
+    /// What containerd does first for every container: the shim's `start` in the
+    /// container's bundle (made here), which reuses the pod's server or starts one.
+    /// Returns the server's address.
+    pub fn start_action(&self, id: &str, workload: Workload) -> Result<String, String> {
+        let bundle = make_bundle(self.work(), id, workload, &self.cgroup_parent, self.spec_edit.as_ref());
+        start_action(self.runtime, &self.namespace, id, &bundle, &self.events, &self.node)
+    }
+
+    /// Installs one more engine plugin as `<name>.so`.
+    pub fn install_plugin(&self, name: &str, plugin: &Path) {
+        self.node.install(name, plugin);
+    }
+
+    pub fn work(&self) -> &Path {
+        self.node.root()
+    }
+
+    pub fn task_id(&self, i: usize) -> String {
+        format!("{}-{i}", self.prefix)
+    }
+
+    /// The shim server's log (wasm shim only).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.work().join("shim.log")).unwrap_or_default()
+    }
+
+    /// Create → Start → Wait → Delete of task `i`, checking its output and status;
+    /// returns create→exit time. A failure deletes what it can and returns the error.
+    pub fn run_task(&self, i: usize, workload: Workload) -> Result<Duration, String> {
+        let id = self.task_id(i);
+        let started = Instant::now();
+        let result = self.run_to_exit(&id, workload);
+        let latency = started.elapsed();
+        let deleted = self.delete(&id);
+        result?;
+        deleted?;
+        Ok(latency)
+    }
+
+    fn run_to_exit(&self, id: &str, workload: Workload) -> Result<(), String> {
+        let bundle = self.create(id, workload)?;
+        self.api.start(id, CALL_BOUND)?;
+        let exit = self.api.wait(id, WAIT_BOUND)?;
+        if exit.exit_status != 0 {
+            let stderr = fs::read_to_string(bundle.join("stderr")).unwrap_or_default();
+            return Err(format!("exit status {}: {}", exit.exit_status, stderr.trim()));
+        }
+        let stdout = fs::read_to_string(bundle.join("stdout")).unwrap_or_default();
+        match workload.expected_stdout() {
+            Some(expected) if stdout != expected => Err(format!("stdout {stdout:?}, expected {expected:?}")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes the bundle and creates the task; returns the bundle.
+    pub fn create(&self, id: &str, workload: Workload) -> Result<PathBuf, String> {
+        let bundle = make_bundle(self.work(), id, workload, &self.cgroup_parent, self.spec_edit.as_ref());
+        let rootfs = shared_rootfs(self.work(), workload);
+        self.api.create(&create_request(id, &bundle, &rootfs), CALL_BOUND)?;
+        Ok(bundle)
+    }
+
+    /// Deletes the task and removes its bundle, which must be left unmounted (as
+    /// containerd does). `STRESS_KEEP_BUNDLES=1` keeps them: builds older than the
+    /// concurrency fixes depend on the first bundle, their working directory.
+    pub fn delete(&self, id: &str) -> Result<(), String> {
+        let deleted = self.api.delete(id, CALL_BOUND).map(|_| ());
+        if std::env::var_os("STRESS_KEEP_BUNDLES").is_some() {
+            return deleted;
+        }
+        let bundle = self.work().join("bundles").join(id);
+        let removed = fs::remove_dir_all(&bundle)
+            .map_err(|e| format!("{id}: cannot remove its bundle after delete (rootfs still mounted?): {e}"));
+        deleted.and(removed)
+    }
+
+    /// `load` tasks of `workload`; samples the server after the first tenth and at the end.
+    pub fn run(&self, label: &str, load: Load, workload: Workload) -> Outcome {
+        let pid = (self.pid > 0).then_some(self.pid);
+        measure(
+            label,
+            load,
+            |i| self.run_task(i, workload),
+            |i| self.task_id(i),
+            || pid,
+            |_| self.leftovers(),
+        )
+    }
+
+    /// The runtime's per-container state directories for this namespace.
+    pub fn state_dirs(&self) -> Vec<PathBuf> {
+        match self.runtime {
+            Runtime::Runc => vec![Path::new("/run/containerd/runc").join(&self.namespace)],
+            Runtime::Wasm { .. } => fs::read_dir("/run/containerd-shim-wasm")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path().join(&self.namespace))
+                .collect(),
+        }
+    }
+
+    pub fn leftovers(&self) -> Leftovers {
+        leaks::leftovers(&self.cgroup_parent, self.work(), &self.state_dirs(), Some(self.pid))
+    }
+
+    /// Asks the shim to shut down and waits (bounded) for the server to exit.
+    pub fn shutdown(&self) -> Result<(), String> {
+        // The wasm shim keeps its server for a container `start` was run for until its
+        // Create (containerd always sends one). A test that never created the first task
+        // withdraws that start, as it expires otherwise only after 30 s.
+        if let Some(socket) = Path::new(self.address.trim_start_matches("unix://")).file_name() {
+            let pending = Path::new("/run/containerd-shim-wasm/groups")
+                .join(format!("{}.pending", socket.to_string_lossy()))
+                .join(self.task_id(0));
+            let _ = fs::remove_file(pending);
+        }
+        let _ = self.api.shutdown(CALL_BOUND);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{}", self.pid)).exists()
+            && leaks::status_kib(self.pid, "VmRSS:").is_some()
+        {
+            if Instant::now() > deadline {
+                return Err(format!("the shim server (pid {}) did not exit after Shutdown", self.pid));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ShimServer {
+    fn drop(&mut self) {
+        // Whatever a failed test left: kill the server and its helpers, unmount, and
+        // remove the cgroups.
+        if self.pid > 0 && leaks::status_kib(self.pid, "VmRSS:").is_some() {
+            for child in leaks::children(self.pid) {
+                // SAFETY: kill(2).
+                unsafe { libc::kill(child, libc::SIGKILL) };
+            }
+            // SAFETY: kill(2).
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        }
+        let left = self.leftovers();
+        for pid in &left.processes {
+            if let Some(pid) = pid.split(' ').next().and_then(|p| p.parse::<i32>().ok()) {
+                // SAFETY: kill(2).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        let mut mounts = left.mounts.clone();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for mount in mounts {
+            let _ = Command::new("umount").arg("-l").arg(mount).status();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        for cgroup in &left.cgroups {
+            let _ = fs::remove_dir(cgroup);
+        }
+        leaks::remove_cgroup_parent(&self.cgroup_parent);
+        for dir in self.state_dirs() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Runs the shim binary's `start` in `bundle`, as containerd does; returns the address.
+fn start_action(
+    runtime: Runtime,
+    namespace: &str,
+    id: &str,
+    bundle: &Path,
+    events: &EventSink,
+    node: &Node,
+) -> Result<String, String> {
+    let (binary, argv0) = match runtime {
+        Runtime::Wasm { .. } => (shim_bin(), "containerd-shim-wasm-v1"),
+        Runtime::Runc => (PathBuf::from("containerd-shim-runc-v2"), "containerd-shim-runc-v2"),
+    };
+    let out = Command::new(&binary)
+        .args(["-namespace", namespace, "-id", id])
+        .args(["-address", &node.root().join("containerd.sock").display().to_string()])
+        .args(["-publish-binary", "/bin/true", "start"])
+        .current_dir(bundle)
+        .env("TTRPC_ADDRESS", events.address())
+        .env("CONTAINERD_SHIM_WASM_CONFIG", node.config())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {argv0}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{argv0} start: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
