@@ -13,7 +13,7 @@ use libcontainer::workload::default::get_executor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use shim_wasm_abi::host::{EngineInstance, LoadedPlugin, RunSpec};
 
-use super::inherited;
+use super::{capabilities, inherited};
 use crate::exit::{CANNOT_RUN, Failure};
 
 /// The plugin loaded by the launcher; inherited by its workers and their init processes.
@@ -82,6 +82,9 @@ thread_local! {
 /// there, and the engine is created now, so bad settings fail the create, not the start.
 fn prepare_wasm(settings: &str, module: &Path) -> Result<(), ExecutorValidationError> {
     let invalid = ExecutorValidationError::ArgValidationError;
+    // Before anything else, and before the engine can start a thread: from here on the
+    // process holds what a native program would hold after execve.
+    capabilities::as_after_execve().map_err(invalid)?;
     if !module.is_file() {
         return Err(invalid(format!(
             "wasm module {} is missing from the container's root",

@@ -7,14 +7,16 @@
 //! container's init process from the worker, so the init process inherits the loaded
 //! plugin (and its own shared libraries, resolved on the host) before it is confined to
 //! the container's root; [`inherited`] is what else it inherits and must drop. After
-//! `pivot_root`, [`executor`] creates the engine and, on Start, runs the wasm program in
-//! it, or execs the native entrypoint. The shim server never loads an engine and never
+//! `pivot_root`, [`executor`] gives the process the capabilities a native program would
+//! have after `execve` ([`capabilities`]), creates the engine and, on Start, runs the wasm
+//! program in it, or execs the native entrypoint. The shim server never loads an engine and never
 //! clones.
 //!
 //! [`lifecycle`] holds the operations on an existing container (start, kill, remove,
 //! pids, stats) and where each runs; [`oom`] watches the cgroup for out-of-memory kills;
 //! [`metrics`] turns cgroup statistics into containerd's.
 
+pub mod capabilities;
 pub mod create;
 pub mod entrypoint;
 pub mod executor;

@@ -24,6 +24,11 @@ pub enum Workload {
     NativeTrue,
     /// busybox `sleep 3600`: runs until killed.
     NativeSleep,
+    /// Whatever wasm program the spec's args name (the test sets them), from the corpus
+    /// programs in the wasm root filesystem.
+    WasmArgs,
+    /// Whatever busybox command the spec's args name.
+    NativeArgs,
 }
 
 impl Workload {
@@ -33,6 +38,7 @@ impl Workload {
             Self::WasmLoop => &["/loop.wasm"],
             Self::NativeTrue => &["/bin/true"],
             Self::NativeSleep => &["/bin/sleep", "3600"],
+            Self::WasmArgs | Self::NativeArgs => &["/bin/true"],
         };
         args.iter().map(|a| a.to_string()).collect()
     }
@@ -42,14 +48,17 @@ impl Workload {
         match self {
             Self::WasmHello => Some("hello from wasm\n"),
             Self::NativeTrue => Some(""),
-            Self::WasmLoop | Self::NativeSleep => None,
+            Self::WasmLoop | Self::NativeSleep | Self::WasmArgs | Self::NativeArgs => None,
         }
     }
 
     pub fn is_wasm(self) -> bool {
-        matches!(self, Self::WasmHello | Self::WasmLoop)
+        matches!(self, Self::WasmHello | Self::WasmLoop | Self::WasmArgs)
     }
 }
+
+/// Corpus programs in the wasm root filesystem, as `/<name>.wasm`.
+const WASM_PROGRAMS: [&str; 3] = ["hello", "loop", "caps"];
 
 /// The default spec of `ctr oci spec` (what `ctr run` gives a container).
 fn default_spec() -> serde_json::Value {
@@ -77,8 +86,9 @@ pub fn shared_rootfs(work: &Path, workload: Workload) -> PathBuf {
         fs::create_dir_all(tmp.path().join(dir)).unwrap();
     }
     if workload.is_wasm() {
-        fs::copy(corpus("hello"), tmp.path().join("hello.wasm")).unwrap();
-        fs::copy(corpus("loop"), tmp.path().join("loop.wasm")).unwrap();
+        for program in WASM_PROGRAMS {
+            fs::copy(corpus(program), tmp.path().join(format!("{program}.wasm"))).unwrap();
+        }
     } else {
         let busybox = Path::new("/bin/busybox");
         assert!(
@@ -86,10 +96,13 @@ pub fn shared_rootfs(work: &Path, workload: Workload) -> PathBuf {
             "/bin/busybox is missing: apt-get install busybox-static (make test does)"
         );
         fs::copy(busybox, tmp.path().join("bin/busybox")).unwrap();
-        for applet in ["true", "sleep", "sh"] {
+        for applet in ["true", "sleep", "sh", "cat", "grep"] {
             symlink("busybox", tmp.path().join("bin").join(applet)).unwrap();
         }
     }
+    // Only root may read it (the capability tests).
+    fs::write(tmp.path().join("secret"), "only for root\n").unwrap();
+    fs::set_permissions(tmp.path().join("secret"), fs::Permissions::from_mode(0o600)).unwrap();
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
     // Another caller may have won the race: its copy is as good.
     let _ = fs::rename(tmp.keep(), &root);

@@ -107,17 +107,22 @@ impl ShimServer {
     /// Create → Start → Wait → Delete of task `i`, checking its output and status;
     /// returns create→exit time. A failure deletes what it can and returns the error.
     pub fn run_task(&self, i: usize, workload: Workload) -> Result<Duration, String> {
-        let id = self.task_id(i);
         let started = Instant::now();
-        let result = self.run_to_exit(&id, workload);
-        let latency = started.elapsed();
-        let deleted = self.delete(&id);
-        result?;
-        deleted?;
-        Ok(latency)
+        self.run_for_output(i, workload)?;
+        Ok(started.elapsed())
     }
 
-    fn run_to_exit(&self, id: &str, workload: Workload) -> Result<(), String> {
+    /// [`run_task`](Self::run_task), returning what the task printed on stdout.
+    pub fn run_for_output(&self, i: usize, workload: Workload) -> Result<String, String> {
+        let id = self.task_id(i);
+        let result = self.run_to_exit(&id, workload);
+        let deleted = self.delete(&id);
+        let stdout = result?;
+        deleted?;
+        Ok(stdout)
+    }
+
+    fn run_to_exit(&self, id: &str, workload: Workload) -> Result<String, String> {
         let bundle = self.create(id, workload)?;
         self.api.start(id, CALL_BOUND)?;
         let exit = self.api.wait(id, WAIT_BOUND)?;
@@ -128,7 +133,7 @@ impl ShimServer {
         let stdout = fs::read_to_string(bundle.join("stdout")).unwrap_or_default();
         match workload.expected_stdout() {
             Some(expected) if stdout != expected => Err(format!("stdout {stdout:?}, expected {expected:?}")),
-            _ => Ok(()),
+            _ => Ok(stdout),
         }
     }
 
