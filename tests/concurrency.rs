@@ -373,3 +373,60 @@ fn events_arrive_in_order_for_programs_that_end_at_once() {
     }
     shim.shutdown().unwrap();
 }
+
+/// A real containerd restarts while wasm tasks of one pod run: it reconnects to the shim,
+/// and the exits of tasks killed after the restart reach it as events.
+#[test]
+fn a_restarted_containerd_gets_later_exits() {
+    use std::io::{BufRead, BufReader};
+    let mut ctd =
+        support::containerd::Containerd::start("conc-ctd-restart", "default_engine = \"wasmtime\"\n");
+    let spec = support::containerd::ImageSpec {
+        name: "docker.io/library/loop:test",
+        files: vec![(support::corpus("loop"), "/loop.wasm")],
+        symlinks: vec![],
+        entrypoint: vec!["/loop.wasm"],
+    };
+    ctd.import(&support::containerd::build_image(&spec, ctd.node.root()));
+    let pod = "io.kubernetes.cri.sandbox-id=restart-pod";
+    for id in ["r1", "r2", "r3"] {
+        let ran =
+            ctd.ctr(&["run", "-d", "--annotation", pod, "--runtime", "io.containerd.wasm.v1", spec.name, id]);
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    }
+    ctd.restart();
+    let mut events = ctd.ctr_command(&["events"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let lines = BufReader::new(events.stdout.take().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    for id in ["r1", "r2", "r3"] {
+        let killed = ctd.ctr(&["task", "kill", "-s", "SIGKILL", id]);
+        assert_eq!(killed.code, Some(0), "kill {id} after the restart: {}", killed.stderr);
+    }
+    // Each exit arrives (ctr events prints "<time> <namespace> /tasks/exit {...id...}").
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            if line.contains("/tasks/exit") {
+                let _ = seen_tx.send(line);
+            }
+        }
+    });
+    let mut missing: Vec<&str> = vec!["r1", "r2", "r3"];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !missing.is_empty() && std::time::Instant::now() < deadline {
+        if let Ok(line) = seen_rx.recv_timeout(Duration::from_millis(200)) {
+            missing.retain(|id| !line.contains(&format!("\"{id}\"")));
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(
+        missing.is_empty(),
+        "no TaskExit after the restart for {missing:?}\ncontainerd log:\n{}",
+        ctd.log()
+    );
+    for id in ["r1", "r2", "r3"] {
+        ctd.ctr(&["task", "rm", id]);
+        ctd.ctr(&["containers", "rm", id]);
+    }
+}

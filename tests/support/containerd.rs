@@ -49,28 +49,30 @@ impl Containerd {
             root.join("c.sock.ttrpc"),
         );
         fs::write(root.join("containerd.toml"), config).unwrap();
-        let log = fs::File::create(root.join("containerd.log")).unwrap();
-        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(root.join("containerd.toml"))
-            .env("PATH", path)
-            .env("CONTAINERD_SHIM_WASM_CONFIG", node.config())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start containerd");
+        let child = spawn(&node);
         // A namespace of this run only: a crashed earlier run cannot collide with it.
         let namespace = format!("{name}-{}", std::process::id());
         let containerd = Self { node, namespace, child };
+        containerd.wait_ready();
+        containerd
+    }
+
+    /// Stops containerd (SIGTERM, as a service manager does) and starts it again with the
+    /// same config, root and sockets; running shims and tasks stay.
+    pub fn restart(&mut self) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        self.child = spawn(&self.node);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while containerd.ctr(&["version"]).code != Some(0) {
-            assert!(Instant::now() < deadline, "containerd did not start:\n{}", containerd.log());
+        while self.ctr(&["version"]).code != Some(0) {
+            assert!(Instant::now() < deadline, "containerd did not start:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
-        containerd
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -134,6 +136,24 @@ impl Drop for Containerd {
             let _ = Command::new("umount").arg("-l").arg(point).status();
         }
     }
+}
+
+/// containerd with the node's config, logging (appending) to `containerd.log`.
+fn spawn(node: &Node) -> Child {
+    let root = node.root();
+    let log = fs::OpenOptions::new().create(true).append(true).open(root.join("containerd.log")).unwrap();
+    let path = format!("{}:{}", root.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    Command::new("containerd")
+        .arg("--config")
+        .arg(root.join("containerd.toml"))
+        .env("PATH", path)
+        .env("CONTAINERD_SHIM_WASM_CONFIG", node.config())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start containerd")
 }
 
 /// An image tarball built by `oci-image-builder` from corpus programs and files.
