@@ -85,6 +85,7 @@ fn executor_for(request: &CreateRequest) -> Result<ShimExecutor, Failure> {
     let process = spec.process().as_ref();
     let args = process.and_then(|p| p.args().clone()).unwrap_or_default();
     let env = process.and_then(|p| p.env().clone()).unwrap_or_default();
+    check_env(&env)?;
     let root = spec.root().as_ref().map_or_else(|| "rootfs".into(), |r| r.path().clone());
     let root = request.bundle.join(root);
     let (module, entry, kind) =
@@ -99,6 +100,21 @@ fn executor_for(request: &CreateRequest) -> Result<ShimExecutor, Failure> {
     tracing::info!(id = %request.id, engine = %engine.name, %kind, "wasm container");
     check_capability(plugin, kind, &module)?;
     Ok(ShimExecutor::Wasm { settings: engine.settings, module, entry })
+}
+
+/// Entries libcontainer cannot set (it would panic in the init process): an empty name,
+/// or a NUL byte. An entry without `=` is a name with an empty value, as under runc.
+fn check_env(env: &[String]) -> Result<(), Failure> {
+    match env.iter().find(|e| e.starts_with('=') || e.contains('\0')) {
+        None => Ok(()),
+        Some(bad) => Err(Failure::new(
+            CANNOT_RUN,
+            format!(
+                "invalid environment variable {bad:?} in the container's process.env: each entry is \
+                 NAME=VALUE with a non-empty NAME and no NUL byte"
+            ),
+        )),
+    }
 }
 
 /// libcontainer clones the init process from this process, and a launcher forks its

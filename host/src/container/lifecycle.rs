@@ -64,8 +64,19 @@ pub fn start_without_hooks(state_root: &Path, id: &str) -> Result<(), LifecycleE
 
 /// Sends `signal` to the container's init process, or to every process with `all`.
 pub fn kill(state_root: &Path, id: &str, signal: u32, all: bool) -> Result<(), LifecycleError> {
-    let signal = Signal::try_from(signal as i32).map_err(|e| error(id, "kill", e))?;
-    load(state_root, id, "kill")?.kill(signal, all).map_err(|e| error(id, "kill", e))
+    match Signal::try_from(signal as i32) {
+        Ok(signal) => load(state_root, id, "kill")?.kill(signal, all).map_err(|e| error(id, "kill", e)),
+        // libcontainer knows only the standard signals; real-time ones go to every
+        // process of the cgroup as runc sends them.
+        Err(_) if all && (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&(signal as i32)) => {
+            for pid in pids(state_root, id)? {
+                // SAFETY: kill(2) on a process of this container's cgroup.
+                unsafe { libc::kill(pid as i32, signal as i32) };
+            }
+            Ok(())
+        }
+        Err(e) => Err(error(id, "kill", e)),
+    }
 }
 
 /// Kills what is left and removes the container's state and cgroup. A container that

@@ -53,6 +53,15 @@ impl TaskApi {
         self.call("Kill", &req, bound)
     }
 
+    /// Kill with `all`: every process of the container.
+    pub fn kill_all(&self, id: &str, signal: u32, bound: Duration) -> Result<Empty, String> {
+        let mut req = KillRequest::new();
+        req.id = id.into();
+        req.signal = signal;
+        req.all = true;
+        self.call("Kill", &req, bound)
+    }
+
     pub fn wait(&self, id: &str, bound: Duration) -> Result<WaitResponse, String> {
         let mut req = WaitRequest::new();
         req.id = id.into();
