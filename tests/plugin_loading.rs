@@ -265,3 +265,29 @@ fn version_names_the_revision_and_the_abi() {
     assert!(ran.stdout.starts_with(&format!("containerd-shim-wasm-v1 {} (git ", env!("CARGO_PKG_VERSION"))));
     assert!(ran.stdout.contains("engine ABI 1.0"), "{}", ran.stdout);
 }
+
+/// Loading checks what is loaded, without following links: a plugin that is a symbolic
+/// link (here to a file in a directory anyone can write) and an engine directory below a
+/// directory anyone can write are refused with one line.
+#[test]
+fn links_and_writable_parents_are_refused_at_load() {
+    let node = Node::new("trust-link");
+    let open = node.root().join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let target = open.join("echo.so");
+    fs::copy(c_plugin("echo"), &target).unwrap();
+    std::os::unix::fs::symlink(&target, node.engines().join("echo.so")).unwrap();
+    let module = fake_module(&node);
+    let ran = node.run(&["run", "-e", "echo", &module]);
+    ran.assert_error(125, &["echo.so is a symbolic link"]);
+
+    // An engine directory, fine itself, under a directory others can write.
+    let shared = Node::new("trust-parent");
+    shared.install("echo", &c_plugin("echo"));
+    fs::set_permissions(shared.root(), fs::Permissions::from_mode(0o777)).unwrap();
+    let module = fake_module(&shared);
+    let ran = shared.run(&["run", "-e", "echo", &module]);
+    ran.assert_error(125, &["writable by group or others (mode 0777)", "can replace the plugin"]);
+    fs::set_permissions(shared.root(), fs::Permissions::from_mode(0o755)).unwrap();
+}

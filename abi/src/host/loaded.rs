@@ -3,6 +3,7 @@
 
 use std::ffi::c_void;
 use std::mem;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::{Mutex, OnceLock};
@@ -51,6 +52,23 @@ impl LoadedPlugin {
     /// Loading a library runs its initialisers with this process's privileges: `path`
     /// must be a trusted file (the shim checks directory, owner and mode first).
     pub unsafe fn load(path: &Path) -> Result<Self, LoadError> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { Self::load_as(path, path) }
+    }
+
+    /// Loads the file open at `fd` — the very file the caller checked, whatever has
+    /// happened to `path` since — through `/proc/self/fd`. Errors name `path`.
+    ///
+    /// # Safety
+    /// As [`load`](Self::load): `fd` must be a trusted file.
+    pub unsafe fn load_fd(path: &Path, fd: BorrowedFd<'_>) -> Result<Self, LoadError> {
+        let open_path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        // SAFETY: the caller's promise, passed on.
+        unsafe { Self::load_as(path, &open_path) }
+    }
+
+    /// Opens `open_path`; `path` is the file's name in every message.
+    unsafe fn load_as(path: &Path, open_path: &Path) -> Result<Self, LoadError> {
         {
             let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(loaded) = &*loaded {
@@ -59,12 +77,12 @@ impl LoadedPlugin {
             *loaded = Some(path.into());
         }
         // SAFETY: the caller vouches for the file.
-        let library = match unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) } {
+        let library = match unsafe { Library::open(Some(open_path), RTLD_NOW | RTLD_LOCAL) } {
             Ok(library) => library,
             Err(e) => {
                 // Nothing was mapped: this process may still load another file.
                 *LOADED.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                return Err(open_error(path, &e));
+                return Err(open_error(path, open_path, &e));
             }
         };
         // SAFETY: the symbol has the documented signature in every plugin.
@@ -104,10 +122,10 @@ impl LoadedPlugin {
     }
 }
 
-fn open_error(path: &Path, e: &libloading::Error) -> LoadError {
+fn open_error(path: &Path, open_path: &Path, e: &libloading::Error) -> LoadError {
     let text = e.to_string();
-    // dlerror() repeats the path; keep only the reason.
-    let prefix = format!("{}: ", path.display());
+    // dlerror() repeats the path it opened; keep only the reason.
+    let prefix = format!("{}: ", open_path.display());
     let reason = text.split_once(&prefix).map_or(text.as_str(), |(_, r)| r).to_string();
     LoadError::Open { path: path.into(), reason, arch: std::env::consts::ARCH }
 }

@@ -1,7 +1,9 @@
-//! Loading a plugin inside an engine process: the trust checks once more (the file may
-//! have changed since discovery), the file must sit in a configured engine directory,
-//! and the engine name the plugin reports must match its file name.
+//! Loading a plugin inside an engine process or a launcher: the file must sit in a
+//! configured engine directory, the trust checks run once more on the open file and every
+//! directory above it (the file may have changed since discovery), that very file is
+//! loaded, and the engine name the plugin reports must match its file name.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use shim_wasm_abi::host::LoadedPlugin;
@@ -21,9 +23,10 @@ pub fn load_trusted(config: &ShimConfig, file: &Path) -> Result<LoadedPlugin, St
     }
     let refuse = |e: trust::TrustError| format!("refusing engine plugin {}: {e}", file.display());
     trust::check_dir(dir).map_err(refuse)?;
-    trust::check_file(file).map_err(refuse)?;
-    // SAFETY: the file and its directory passed the trust checks just above.
-    let plugin = unsafe { LoadedPlugin::load(file) }.map_err(|e| e.to_string())?;
+    let opened = trust::open_trusted(file).map_err(refuse)?;
+    // SAFETY: the open file, its directory and every one above passed the trust checks;
+    // the descriptor is what gets mapped, not whatever the path names by now.
+    let plugin = unsafe { LoadedPlugin::load_fd(file, opened.as_fd()) }.map_err(|e| e.to_string())?;
     let expected = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     let reported = &plugin.descriptor().engine_name;
     if reported != expected {
