@@ -57,3 +57,65 @@ fn signals_runc_accepts_and_one_it_does_not() {
     shim.delete(&id).unwrap();
     shim.shutdown().unwrap();
 }
+
+/// A plugin whose entry function never returns: the create fails at the launcher's bound
+/// with one line, and the launcher stuck in it is gone.
+#[test]
+fn a_plugin_that_hangs_while_loading() {
+    let shim = ShimServer::start("bad-hang", Runtime::Wasm { engine: "hang" }, Workload::WasmHello);
+    shim.install_plugin("hang", &support::c_plugin("hang"));
+    let id = shim.task_id(1);
+    let err = shim.create(&id, Workload::WasmHello).expect_err("the create must fail");
+    assert!(err.contains("did not finish loading in 10 s"), "{err}");
+    let _ = std::fs::remove_dir_all(shim.work().join("bundles").join(&id));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let launchers: Vec<String> = support::stress::leaks::children(shim.pid)
+        .into_iter()
+        .map(support::stress::leaks::cmdline)
+        .filter(|c| c.contains("hang.so"))
+        .collect();
+    assert!(launchers.is_empty(), "a launcher stuck in the plugin is left: {launchers:?}");
+    assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
+    shim.shutdown().unwrap();
+}
+
+/// runtimeoptions.v1.Options { type_url = 1, config_path = 2 }, encoded by hand.
+fn options_with_path(
+    path: &std::path::Path,
+) -> containerd_shim::protos::protobuf::well_known_types::any::Any {
+    let mut value = Vec::new();
+    for (field, text) in [(1u8, "runtimeoptions.v1.Options".to_string()), (2u8, path.display().to_string())] {
+        value.push((field << 3) | 2);
+        value.push(text.len() as u8);
+        value.extend_from_slice(text.as_bytes());
+    }
+    let mut any = containerd_shim::protos::protobuf::well_known_types::any::Any::new();
+    any.type_url = "runtimeoptions.v1.Options".into();
+    any.value = value;
+    any
+}
+
+/// A `ConfigPath` that is a FIFO (reading it would wait for a writer forever) or a device
+/// (`/dev/zero` never ends) fails the create at once with one line.
+#[test]
+fn a_config_path_that_is_not_a_small_file() {
+    use support::stress::bundle::{create_request, make_bundle, shared_rootfs};
+    use support::stress::shim::CALL_BOUND;
+    let shim = ShimServer::start("bad-options", Runtime::Wasm { engine: "wasmtime" }, Workload::WasmHello);
+    let fifo = shim.work().join("options.fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    for (i, path) in [(1, fifo.clone()), (2, std::path::PathBuf::from("/dev/zero"))] {
+        let id = shim.task_id(i);
+        let bundle = make_bundle(shim.work(), &id, Workload::WasmHello, &shim.cgroup_parent, None);
+        let mut request = create_request(&id, &bundle, &shared_rootfs(shim.work(), Workload::WasmHello));
+        request.options = Some(options_with_path(&path)).into();
+        let err = shim.api.create(&request, CALL_BOUND).expect_err("the create must fail");
+        assert!(err.contains("not a regular file") && err.contains(&path.display().to_string()), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let _ = std::fs::remove_dir_all(&bundle);
+    }
+    assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
+    shim.shutdown().unwrap();
+}

@@ -291,3 +291,21 @@ fn links_and_writable_parents_are_refused_at_load() {
     ran.assert_error(125, &["writable by group or others (mode 0777)", "can replace the plugin"]);
     fs::set_permissions(shared.root(), fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// A plugin whose entry function never returns is listed as refused, with the reason,
+/// once the probe's bound has passed; the listing itself ends.
+#[test]
+fn a_plugin_that_hangs_while_loading_is_refused_at_a_bound() {
+    let node = Node::new("hang");
+    node.install("hang", &c_plugin("hang"));
+    node.install("echo", &c_plugin("echo"));
+    let ran = node.run(&["engines", "--json"]);
+    let listing: serde_json::Value = serde_json::from_str(&ran.stdout).expect(&ran.stderr);
+    let plugins = listing["plugins"].as_array().unwrap();
+    let hang =
+        plugins.iter().find(|p| p["file"].as_str().unwrap_or("").ends_with("hang.so")).expect(&ran.stdout);
+    assert_eq!(hang["status"], "refused", "{hang}");
+    assert!(hang["reason"].as_str().unwrap().contains("did not finish loading in 10 s"), "{hang}");
+    let echo = plugins.iter().find(|p| p["engine"] == "echo").unwrap();
+    assert_eq!(echo["status"], "ok");
+}

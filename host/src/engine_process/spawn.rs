@@ -2,11 +2,13 @@
 //! forward termination signals to it, and turn its end into an exit status. A crash
 //! (a signal the parent did not forward) is reported as one error line.
 
+use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -75,9 +77,50 @@ pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
     ))
 }
 
-/// Runs `__engine-probe <plugin>` and collects its output.
+/// How long loading and describing one plugin may take.
+pub const PROBE_BOUND: Duration = Duration::from_secs(10);
+
+/// Runs `__engine-probe <plugin>` and collects its output; a probe that does not end
+/// within [`PROBE_BOUND`] (a plugin whose constructor blocks) is killed: `TimedOut`.
 pub fn probe(plugin: &Path) -> std::io::Result<Output> {
-    Command::new(self_exe()?).arg(PROBE_COMMAND).arg(plugin).stdin(Stdio::null()).output()
+    let mut child = Command::new(self_exe()?)
+        .arg(PROBE_COMMAND)
+        .arg(plugin)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + PROBE_BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the plugin did not finish loading",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 fn self_exe() -> std::io::Result<std::path::PathBuf> {

@@ -16,8 +16,9 @@ use super::channel::{self, Hello};
 use super::process::{COMMAND, CONTROL_FD};
 use super::{Envelope, Reply, Request};
 
-/// How long a new launcher may take to load its plugin and say hello.
-const HELLO_BOUND: Duration = Duration::from_secs(30);
+/// How long a new launcher may take to load its plugin and say hello (a 27 MiB plugin
+/// loads in tens of milliseconds).
+const HELLO_BOUND: Duration = Duration::from_secs(10);
 /// A launcher that takes no request for this long (stopped, stuck) counts as dead.
 const SEND_BOUND: Duration = Duration::from_secs(10);
 /// Extra time the server waits past a request's bound: the worker ends itself at the
@@ -236,7 +237,17 @@ fn spawn(plugin: Option<&Path>, identity: Option<Identity>) -> Result<Launcher, 
             // A plugin whose load hangs must not keep its launcher alive.
             // SAFETY: kill(2) on the child just spawned, not yet reaped.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            Err(LaunchError::Spawn(format!("launcher for {}: {e}", describe(plugin))))
+            let reason = if e.kind() == std::io::ErrorKind::TimedOut {
+                format!(
+                    "plugin {} did not finish loading in {} s (a constructor or entry function that blocks?); \
+                     remove or fix it",
+                    describe(plugin),
+                    HELLO_BOUND.as_secs()
+                )
+            } else {
+                format!("the launcher for {} failed: {e}", describe(plugin))
+            };
+            Err(LaunchError::Refused(reason))
         }
     }
 }

@@ -10,7 +10,14 @@ use crate::engine_process::spawn;
 
 /// The plugin's self-description, or why it cannot be used.
 pub fn describe(plugin: &Path) -> Result<PluginInfo, String> {
-    let output = spawn::probe(plugin).map_err(|e| format!("cannot start an engine process: {e}"))?;
+    let output = spawn::probe(plugin).map_err(|e| match e.kind() {
+        std::io::ErrorKind::TimedOut => format!(
+            "the plugin did not finish loading in {} s (a constructor or entry function that blocks?); \
+             remove or fix it",
+            spawn::PROBE_BOUND.as_secs()
+        ),
+        _ => format!("cannot start an engine process: {e}"),
+    })?;
     if let Some(signal) = output.status.signal() {
         return Err(format!(
             "the plugin crashed while loading (signal {} ({signal})); remove or rebuild it",
