@@ -400,7 +400,13 @@ fn a_restarted_containerd_gets_later_exits() {
     std::thread::sleep(Duration::from_millis(500));
     for id in ["r1", "r2", "r3"] {
         let killed = ctd.ctr(&["task", "kill", "-s", "SIGKILL", id]);
-        assert_eq!(killed.code, Some(0), "kill {id} after the restart: {}", killed.stderr);
+        assert_eq!(
+            killed.code,
+            Some(0),
+            "kill {id} after the restart: {}\ncontainerd log:\n{}",
+            killed.stderr,
+            ctd.log()
+        );
     }
     // Each exit arrives (ctr events prints "<time> <namespace> /tasks/exit {...id...}").
     let (seen_tx, seen_rx) = std::sync::mpsc::channel();

@@ -126,3 +126,35 @@ fn delete_action_answers_a_delete_response() {
     assert_eq!(response.exit_status, 137);
     assert!(response.exited_at.is_some());
 }
+
+/// A server killed outright leaves its group's lock and pending start behind; the
+/// `delete` containerd runs after a dead shim removes them.
+#[test]
+fn delete_after_a_killed_server_removes_its_group_files() {
+    let ctd = Containerd::start("proto-killed", "default_engine = \"wasmtime\"\n");
+    let dir = ctd.node.root().join("bundle");
+    bundle(&dir, &ctd.namespace, "killed");
+    let started = shim(&ctd, &dir, "killed", "start");
+    assert!(started.status.success(), "start: {}", String::from_utf8_lossy(&started.stderr));
+    let address = String::from_utf8(started.stdout).unwrap();
+    let socket = Path::new(address.trim_start_matches("unix://"));
+    let group = Path::new("/run/containerd-shim-wasm/groups").join(socket.file_name().unwrap());
+    let (lock, pending) = (group.with_extension("lock"), group.with_extension("pending"));
+    assert!(
+        lock.exists() && pending.join("killed").exists(),
+        "start records the group and the pending start"
+    );
+    for pid in support::containerd::processes_matching(&format!("-socket {address}")) {
+        // SAFETY: kill(2) on the shim server this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let out = shim(&ctd, &dir, "killed", "delete");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !lock.exists() && !pending.exists(),
+        "group files left: {} {}",
+        lock.display(),
+        pending.display()
+    );
+}

@@ -126,6 +126,13 @@ impl Drop for Containerd {
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
+        // Shim servers outlive containerd by design; a failed test leaves this run's.
+        for pid in processes_matching(&format!("-namespace {} ", self.namespace)) {
+            // SAFETY: kill(2) on a shim server of this test's namespace.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        // ctr puts containers in /<namespace>/<id>; the runtime removes only the leaf.
+        super::stress::leaks::remove_cgroup_parent(&self.namespace);
         // Unmount what the snapshotter left under the scratch directory.
         let root = self.node.root().display().to_string();
         let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

@@ -81,6 +81,11 @@ impl GroupLock {
         fs::write(dir.join(id), b"")
     }
 
+    /// Container `id` no longer keeps the server (containerd cleaned up after it).
+    pub fn remove_pending(&self, id: &str) {
+        let _ = fs::remove_file(pending_dir(&self.socket).join(id));
+    }
+
     /// Whether a start is pending (recent enough to count); stale entries are removed.
     pub fn has_pending(&self) -> bool {
         let now = SystemTime::now();

@@ -27,8 +27,7 @@ const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
 pub fn start(flags: &Flags, argv0: &str) -> Outcome {
     let bundle = std::env::current_dir()?;
     save_stdin_options(&bundle);
-    let grouping = sandbox_id(&bundle).unwrap_or_else(|| flags.id.clone());
-    let address = containerd_shim::socket_address(&flags.address, &flags.namespace, &grouping);
+    let address = server_address(flags, &bundle);
     let path = address.strip_prefix("unix://").unwrap_or(&address).to_string();
 
     // No logging on this path: containerd 1.6 reads start's stdout and stderr together
@@ -46,6 +45,12 @@ pub fn start(flags: &Flags, argv0: &str) -> Outcome {
     stdout.write_all(address.as_bytes())?;
     stdout.flush()?;
     Ok(0)
+}
+
+/// The address of the server of the container's group (`unix://` and a path).
+pub fn server_address(flags: &Flags, bundle: &Path) -> String {
+    let grouping = sandbox_id(bundle).unwrap_or_else(|| flags.id.clone());
+    containerd_shim::socket_address(&flags.address, &flags.namespace, &grouping)
 }
 
 fn sandbox_id(bundle: &Path) -> Option<String> {

@@ -128,9 +128,3 @@ impl Node {
         left
     }
 }
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        leaks::remove_cgroup_parent(&self.ctd.namespace);
-    }
-}
