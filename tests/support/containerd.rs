@@ -128,9 +128,16 @@ impl Drop for Containerd {
         let _ = self.child.wait();
         // Shim servers outlive containerd by design; a failed test leaves this run's.
         for pid in processes_matching(&format!("-namespace {} ", self.namespace)) {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> =
+                cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
             // SAFETY: kill(2) on a shim server of this test's namespace.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+            if let Some(address) = args.iter().skip_while(|a| *a != "-socket").nth(1) {
+                super::stress::remove_server_files(address, &self.namespace);
+            }
         }
+        super::stress::remove_server_files("", &self.namespace);
         // ctr puts containers in /<namespace>/<id>; the runtime removes only the leaf.
         super::stress::leaks::remove_cgroup_parent(&self.namespace);
         // Unmount what the snapshotter left under the scratch directory.

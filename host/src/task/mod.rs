@@ -109,11 +109,10 @@ impl TaskService {
         self.in_flight.load(Ordering::SeqCst) == 0 && self.table().is_empty()
     }
 
-    /// The server is exiting: the launchers exit, and the namespace's state directory
-    /// goes if no container is left in it.
+    /// The server is exiting: the launchers exit. The namespace's state directory stays:
+    /// another pod's server may be creating a container in it at this very moment.
     pub fn stop(&self) {
         self.launchers.stop_all();
-        let _ = std::fs::remove_dir(&self.state_root);
     }
 
     /// Counts a request as in flight until the guard is dropped.

@@ -174,6 +174,23 @@ pub fn measure(
     }
 }
 
+/// Removes what a killed shim server leaves: its socket, its group's lock and pending
+/// starts, and this namespace's (empty) state directories.
+pub fn remove_server_files(address: &str, namespace: &str) {
+    let socket = std::path::Path::new(address.trim_start_matches("unix://"));
+    let _ = std::fs::remove_file(socket);
+    if let Some(name) = socket.file_name() {
+        let groups = std::path::Path::new("/run/containerd-shim-wasm/groups");
+        let _ = std::fs::remove_dir_all(groups.join(format!("{}.pending", name.to_string_lossy())));
+        let _ = std::fs::remove_file(groups.join(format!("{}.lock", name.to_string_lossy())));
+    }
+    for instance in std::fs::read_dir("/run/containerd-shim-wasm").into_iter().flatten().flatten() {
+        let _ = std::fs::remove_dir(instance.path().join(namespace));
+        // Only if empty: another test's containerd may be using it.
+        let _ = std::fs::remove_dir(instance.path());
+    }
+}
+
 /// The load from the environment (`STRESS_TASKS`, `STRESS_PARALLEL` as a comma list),
 /// or the defaults.
 pub fn loads_from_env(tasks: usize, parallel: &[usize]) -> Vec<Load> {

@@ -246,11 +246,8 @@ impl Drop for ShimServer {
         for dir in self.state_dirs() {
             let _ = fs::remove_dir_all(dir);
         }
-        // A server killed here could not remove its group's files.
-        if let Some(socket) = Path::new(self.address.trim_start_matches("unix://")).file_name() {
-            let groups = Path::new("/run/containerd-shim-wasm/groups");
-            let _ = fs::remove_dir_all(groups.join(format!("{}.pending", socket.to_string_lossy())));
-            let _ = fs::remove_file(groups.join(format!("{}.lock", socket.to_string_lossy())));
+        if let Runtime::Wasm { .. } = self.runtime {
+            super::remove_server_files(&self.address, &self.namespace);
         }
     }
 }
