@@ -23,6 +23,22 @@ fn assert_nothing_left_and_shut_down(shim: &ShimServer) {
     shim.shutdown().unwrap();
 }
 
+/// Every task's exit reached "containerd" exactly once, and containerd, which reads a
+/// task's life from its events, got them in order.
+fn assert_events_of_each(shim: &ShimServer, ids: &[String]) {
+    let wrong = shim.events.wait_for_exits(ids, Duration::from_secs(30));
+    assert!(wrong.is_empty(), "tasks without exactly one TaskExit event: {wrong:?}");
+    // The delete events follow the exits.
+    std::thread::sleep(Duration::from_millis(500));
+    for id in ids {
+        assert_eq!(
+            shim.events.topics(id),
+            ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"],
+            "events of {id}"
+        );
+    }
+}
+
 /// Fails with the run's report and the shim's log.
 fn assert_clean(outcome: &support::stress::Outcome, shim: &ShimServer) {
     assert!(
@@ -40,19 +56,8 @@ fn many_tasks_at_once_through_one_shim_over_ttrpc() {
     let outcome = shim.run("wasm shim, ttrpc", load, Workload::WasmHello);
     println!("{}", outcome.report());
     assert_clean(&outcome, &shim);
-    // Every task's exit reached "containerd" exactly once.
     let ids: Vec<String> = (0..load.tasks).map(|i| shim.task_id(i)).collect();
-    let wrong = shim.events.wait_for_exits(&ids, Duration::from_secs(30));
-    assert!(wrong.is_empty(), "tasks without exactly one TaskExit event: {wrong:?}");
-    // containerd reads a task's life from its events, in order.
-    std::thread::sleep(Duration::from_millis(500));
-    for id in &ids {
-        assert_eq!(
-            shim.events.topics(id),
-            ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"],
-            "events of {id}"
-        );
-    }
+    assert_events_of_each(&shim, &ids);
     shim.shutdown().unwrap();
 }
 
@@ -362,15 +367,7 @@ fn events_arrive_in_order_for_programs_that_end_at_once() {
     );
     assert!(failures.is_empty(), "{failures:?}");
     let ids: Vec<String> = (1..=load.tasks).map(|i| shim.task_id(i)).collect();
-    assert!(shim.events.wait_for_exits(&ids, Duration::from_secs(30)).is_empty());
-    std::thread::sleep(Duration::from_millis(500));
-    for id in &ids {
-        assert_eq!(
-            shim.events.topics(id),
-            ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"],
-            "events of {id}"
-        );
-    }
+    assert_events_of_each(&shim, &ids);
     shim.shutdown().unwrap();
 }
 
