@@ -69,8 +69,7 @@ fn create_reserved(
         })?;
     let cgroups_path = spec["linux"]["cgroupsPath"].as_str().map(String::from);
     let stdio = stdio::open(&req.stdin, &req.stdout, &req.stderr)?;
-    // Leave a second for the answer to reach a caller that set a deadline.
-    let bound = deadline.map_or(CREATE_BOUND, |d| d.saturating_sub(Duration::from_secs(1)).min(CREATE_BOUND));
+    let bound = super::bound(deadline, CREATE_BOUND);
     let request = |engine: Result<EngineChoice, String>| {
         Request::Create(CreateRequest {
             id: req.id.clone(),

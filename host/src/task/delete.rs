@@ -36,8 +36,7 @@ pub fn delete(
     // libcontainer kills what is left and removes the cgroup and state; with poststop
     // hooks, in a worker, which waits for them.
     if task.hooks_on_delete {
-        let bound =
-            deadline.map_or(DELETE_BOUND, |d| d.saturating_sub(Duration::from_secs(1)).min(DELETE_BOUND));
+        let bound = super::bound(deadline, DELETE_BOUND);
         let request = Request::Delete {
             state_root: service.state_root.clone(),
             id: id.to_string(),

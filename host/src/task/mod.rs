@@ -192,6 +192,12 @@ fn deadline(ctx: &TtrpcContext) -> Option<Duration> {
     (ctx.timeout_nano > 0).then(|| Duration::from_nanos(ctx.timeout_nano as u64))
 }
 
+/// How long a worker may take for a request: `default`, or less when the caller's
+/// deadline is nearer, leaving a second for the answer to reach the caller.
+fn bound(deadline: Option<Duration>, default: Duration) -> Duration {
+    deadline.map_or(default, |d| d.saturating_sub(Duration::from_secs(1)).min(default))
+}
+
 fn no_exec(exec_id: &str) -> Result<(), TaskError> {
     if exec_id.is_empty() {
         Ok(())

@@ -30,8 +30,7 @@ pub fn start(
     service.table().begin_start(id);
     let started = if task.hooks_on_start {
         // In a worker, which waits for the poststart hooks libcontainer runs.
-        let bound =
-            deadline.map_or(START_BOUND, |d| d.saturating_sub(Duration::from_secs(1)).min(START_BOUND));
+        let bound = super::bound(deadline, START_BOUND);
         let request = Request::Start { state_root: service.state_root.clone(), id: id.to_string() };
         match service.launchers.call(None, request, &[], bound) {
             Ok(Ok(_)) => Ok(()),
