@@ -7,29 +7,14 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use containerd_shim::api::{CreateTaskRequest, DeleteRequest, ShutdownRequest, StartRequest, WaitRequest};
-use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::shim_sync::TaskClient;
 use containerd_shim::protos::ttrpc::{self, context::Context};
-use support::containerd::Containerd;
-use support::{corpus, path_str, shim_bin};
-
-/// runtimeoptions.v1.Options { type_url = 1, config_body = 3 }, encoded by hand.
-fn options_with_body(body: &str) -> Any {
-    let mut value = Vec::new();
-    for (field, text) in [(1u8, "runtimeoptions.v1.Options"), (3u8, body)] {
-        value.push((field << 3) | 2);
-        value.push(text.len() as u8);
-        value.extend_from_slice(text.as_bytes());
-    }
-    let mut any = Any::new();
-    any.type_url = "runtimeoptions.v1.Options".into();
-    any.value = value;
-    any
-}
+use support::containerd::{Containerd, options_with_body};
+use support::corpus;
 
 /// A bundle from `ctr oci spec` with `/hello.wasm` as the entrypoint.
 fn bundle(dir: &Path, namespace: &str, id: &str) {
@@ -41,18 +26,6 @@ fn bundle(dir: &Path, namespace: &str, id: &str) {
     std::fs::create_dir_all(dir.join("rootfs")).unwrap();
     std::fs::copy(corpus("hello"), dir.join("rootfs/hello.wasm")).unwrap();
     std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
-}
-
-fn shim(ctd: &Containerd, bundle: &Path, id: &str, action: &str) -> std::process::Output {
-    Command::new(shim_bin())
-        .args(["-namespace", &ctd.namespace, "-id", id, "-address", path_str(&ctd.socket())])
-        .args(["-publish-binary", "containerd", action])
-        .current_dir(bundle)
-        .env("TTRPC_ADDRESS", ctd.ttrpc_socket())
-        .env("CONTAINERD_SHIM_WASM_CONFIG", ctd.node.config())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
 }
 
 fn create_request(bundle: &Path, id: &str, body: &str) -> CreateTaskRequest {
@@ -73,7 +46,7 @@ fn config_body_selects_the_engine_over_ttrpc() {
     let id = "body";
     bundle(&dir, &ctd.namespace, id);
 
-    let started = shim(&ctd, &dir, id, "start");
+    let started = ctd.shim_action(&dir, id, "start");
     assert!(started.status.success(), "start: {}", String::from_utf8_lossy(&started.stderr));
     let address = String::from_utf8(started.stdout).unwrap();
     assert!(address.starts_with("unix:///") && !address.contains('{'), "a plain address: {address:?}");
@@ -119,7 +92,7 @@ fn delete_action_answers_a_delete_response() {
     let ctd = Containerd::start("proto-delete", "");
     let dir = ctd.node.root().join("bundle");
     bundle(&dir, &ctd.namespace, "gone");
-    let out = shim(&ctd, &dir, "gone", "delete");
+    let out = ctd.shim_action(&dir, "gone", "delete");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     use containerd_shim::protos::protobuf::Message;
     let response = containerd_shim::DeleteResponse::parse_from_bytes(&out.stdout).unwrap();
@@ -134,7 +107,7 @@ fn delete_after_a_killed_server_removes_its_group_files() {
     let ctd = Containerd::start("proto-killed", "default_engine = \"wasmtime\"\n");
     let dir = ctd.node.root().join("bundle");
     bundle(&dir, &ctd.namespace, "killed");
-    let started = shim(&ctd, &dir, "killed", "start");
+    let started = ctd.shim_action(&dir, "killed", "start");
     assert!(started.status.success(), "start: {}", String::from_utf8_lossy(&started.stderr));
     let address = String::from_utf8(started.stdout).unwrap();
     let socket = Path::new(address.trim_start_matches("unix://"));
@@ -149,7 +122,7 @@ fn delete_after_a_killed_server_removes_its_group_files() {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     std::thread::sleep(Duration::from_millis(200));
-    let out = shim(&ctd, &dir, "killed", "delete");
+    let out = ctd.shim_action(&dir, "killed", "delete");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         !lock.exists() && !pending.exists(),

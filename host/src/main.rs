@@ -10,6 +10,7 @@ mod commands;
 mod container;
 mod engine_process;
 mod exit;
+mod images;
 mod launcher;
 mod logging;
 mod plugins;

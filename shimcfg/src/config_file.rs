@@ -36,6 +36,8 @@ pub struct ShimConfig {
     pub default_engine: Option<EngineName>,
     /// Default settings per engine, handed to the plugin.
     pub engines: BTreeMap<EngineName, toml::Table>,
+    /// Whether compiled modules are kept in containerd's content store for the next start.
+    pub precompile_cache: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +47,7 @@ struct RawConfig {
     default_engine: Option<EngineName>,
     #[serde(default)]
     engines: BTreeMap<EngineName, toml::Table>,
+    precompile_cache: Option<bool>,
 }
 
 impl Default for ShimConfig {
@@ -54,6 +57,7 @@ impl Default for ShimConfig {
             engine_dirs: DEFAULT_ENGINE_DIRS.iter().map(PathBuf::from).collect(),
             default_engine: None,
             engines: BTreeMap::new(),
+            precompile_cache: true,
         }
     }
 }
@@ -105,6 +109,7 @@ impl ShimConfig {
             engine_dirs,
             default_engine: raw.default_engine,
             engines: raw.engines,
+            precompile_cache: raw.precompile_cache.unwrap_or(true),
         })
     }
 
@@ -135,12 +140,14 @@ mod tests {
         let config = parse("").unwrap();
         assert_eq!(config.engine_dirs, ShimConfig::default().engine_dirs);
         assert_eq!(config.default_engine, None);
+        assert!(config.precompile_cache);
     }
 
     #[test]
     fn full_file() {
         let config = parse(
-            "engine_dirs = ['/opt/engines']\ndefault_engine = 'wamr'\n[engines.wasmtime]\nopt_level = 'none'\n",
+            "engine_dirs = ['/opt/engines']\ndefault_engine = 'wamr'\nprecompile_cache = false\n\
+             [engines.wasmtime]\nopt_level = 'none'\n",
         )
         .unwrap();
         assert_eq!(config.engine_dirs, [PathBuf::from("/opt/engines")]);
@@ -148,6 +155,7 @@ mod tests {
         let wasmtime = "wasmtime".parse().unwrap();
         assert_eq!(config.engine_settings(&wasmtime)["opt_level"].as_str(), Some("none"));
         assert!(config.engine_settings(&"wamr".parse().unwrap()).is_empty());
+        assert!(!config.precompile_cache);
     }
 
     #[test]

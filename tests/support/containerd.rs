@@ -108,6 +108,21 @@ impl Containerd {
         assert_eq!(ran.code, Some(0), "import {}: {}", tarball.display(), ran.stderr);
     }
 
+    /// Runs the shim binary's `action` (start, delete) for container `id` of `bundle`,
+    /// as containerd's task manager does.
+    pub fn shim_action(&self, bundle: &Path, id: &str, action: &str) -> std::process::Output {
+        Command::new(super::shim_bin())
+            .args(["-namespace", &self.namespace, "-id", id, "-address", path_str(&self.socket())])
+            .args(["-publish-binary", "containerd", action])
+            .current_dir(bundle)
+            .env("TTRPC_ADDRESS", self.ttrpc_socket())
+            .env("CONTAINERD_SHIM_WASM_CONFIG", self.node.config())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(self.node.root().join("containerd.log")).unwrap_or_default()
     }
@@ -152,6 +167,21 @@ impl Drop for Containerd {
     }
 }
 
+/// runtimeoptions.v1.Options { type_url = 1, config_body = 3 }, encoded by hand: the
+/// options containerd 1.7+ send (1.6 never sends `ConfigBody`).
+pub fn options_with_body(body: &str) -> containerd_shim::protos::protobuf::well_known_types::any::Any {
+    let mut value = Vec::new();
+    for (field, text) in [(1u8, "runtimeoptions.v1.Options"), (3u8, body)] {
+        value.push((field << 3) | 2);
+        value.push(text.len() as u8);
+        value.extend_from_slice(text.as_bytes());
+    }
+    let mut any = containerd_shim::protos::protobuf::well_known_types::any::Any::new();
+    any.type_url = "runtimeoptions.v1.Options".into();
+    any.value = value;
+    any
+}
+
 /// containerd with the node's config, logging (appending) to `containerd.log`.
 fn spawn(node: &Node) -> Child {
     let root = node.root();
@@ -181,6 +211,16 @@ pub struct ImageSpec<'a> {
 }
 
 pub fn build_image(spec: &ImageSpec<'_>, out_dir: &Path) -> PathBuf {
+    run_image_builder(spec, &[], out_dir)
+}
+
+/// An image in runwasi's format: each of `wasm_layers` is a layer that is the module
+/// itself (platform wasip1/wasm), besides the files of `spec`, if any.
+pub fn build_wasm_layer_image(spec: &ImageSpec<'_>, wasm_layers: &[PathBuf], out_dir: &Path) -> PathBuf {
+    run_image_builder(spec, wasm_layers, out_dir)
+}
+
+fn run_image_builder(spec: &ImageSpec<'_>, wasm_layers: &[PathBuf], out_dir: &Path) -> PathBuf {
     let builder = target_dir().join("debug/oci-image-builder");
     assert!(
         builder.is_file(),
@@ -195,6 +235,9 @@ pub fn build_image(spec: &ImageSpec<'_>, out_dir: &Path) -> PathBuf {
     }
     for (target, image) in &spec.symlinks {
         cmd.arg("--symlink").arg(format!("{target}:{image}"));
+    }
+    for layer in wasm_layers {
+        cmd.arg("--wasm-layer").arg(layer);
     }
     for arg in &spec.entrypoint {
         cmd.arg(format!("--entrypoint={arg}"));

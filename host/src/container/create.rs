@@ -9,19 +9,22 @@
 //! ([`super::executor`]); an error it finds comes back through a pipe, as one line.
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 use serde::{Deserialize, Serialize};
 
-use super::entrypoint::{Entrypoint, classify};
+use super::entrypoint::{Entrypoint, EntrypointError, classify, split_entry};
 use super::executor::{PLUGIN, ShimExecutor};
 use super::inherited::Report;
+use super::module::{ImageLookup, WasmSource};
 use super::rootfs::{self, RootfsMount};
 use crate::engine_process::child::check_capability;
 use crate::exit::{CANNOT_RUN, Failure, SHIM_FAILURE};
+use crate::images::Containerd;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CreateRequest {
@@ -34,6 +37,8 @@ pub struct CreateRequest {
     /// The engine chosen from the runtime options, the invoked name and the config file,
     /// or why none could be: an error only if the entrypoint turns out to be wasm.
     pub engine: Result<EngineChoice, String>,
+    /// The containerd that asked, for the image's wasm layers and the precompile cache.
+    pub containerd: Option<Containerd>,
 }
 
 /// The engine for a wasm entrypoint (its plugin is the launcher's).
@@ -42,13 +47,15 @@ pub struct EngineChoice {
     pub name: String,
     /// Settings as TOML text.
     pub settings: String,
+    /// Whether to use the precompile cache (the config file's `precompile_cache`).
+    pub precompile_cache: bool,
 }
 
 /// Creates the container; returns its init process's pid.
-pub fn create(request: &CreateRequest, stdio: [OwnedFd; 3]) -> Result<u32, Failure> {
+pub fn create(request: &CreateRequest, stdio: [OwnedFd; 3], deadline: Instant) -> Result<u32, Failure> {
     rootfs::mount_all(&request.bundle.join("rootfs"), &request.rootfs)
         .map_err(|e| Failure::new(SHIM_FAILURE, e))?;
-    let executor = executor_for(request)?;
+    let executor = executor_for(request, deadline)?;
     ensure_single_threaded().map_err(|n| {
         Failure::from(format!(
             "the shim's worker has {n} threads where it must have one before it clones the container"
@@ -79,7 +86,7 @@ pub fn create(request: &CreateRequest, stdio: [OwnedFd; 3]) -> Result<u32, Failu
 }
 
 /// Native, or wasm in the launcher's engine.
-fn executor_for(request: &CreateRequest) -> Result<ShimExecutor, Failure> {
+fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecutor, Failure> {
     let spec = Spec::load(request.bundle.join("config.json"))
         .map_err(|e| Failure::new(SHIM_FAILURE, format!("cannot read the OCI spec: {e}")))?;
     let process = spec.process().as_ref();
@@ -88,18 +95,32 @@ fn executor_for(request: &CreateRequest) -> Result<ShimExecutor, Failure> {
     check_env(&env)?;
     let root = spec.root().as_ref().map_or_else(|| "rootfs".into(), |r| r.path().clone());
     let root = request.bundle.join(root);
-    let (module, entry, kind) =
-        match classify(&root, &args, &env).map_err(|e| Failure::new(CANNOT_RUN, e.to_string()))? {
-            Entrypoint::Native => return Ok(ShimExecutor::Native),
-            Entrypoint::Wasm { module, entry, kind } => (module, entry, kind),
-        };
+    let mut image = ImageLookup::new(request.containerd.as_ref(), &request.id);
+    let (module, entry, kind) = match classify(&root, &args, &env) {
+        Ok(Entrypoint::Native) => return Ok(ShimExecutor::Native),
+        Ok(Entrypoint::Wasm { module, entry, kind }) => (WasmSource::File(module), entry, kind),
+        // Not in the rootfs: runwasi's images carry the module as a layer of its own.
+        Err(not_there @ (EntrypointError::NotFound { .. } | EntrypointError::Missing)) => {
+            let argv0 = args.first().map_or("", String::as_str);
+            let (name, entry) = split_entry(argv0);
+            match image.wasm_layer(name) {
+                Ok(Some((module, kind))) => (module, entry, kind),
+                Ok(None) => return Err(Failure::new(CANNOT_RUN, not_there.to_string())),
+                Err(e) => {
+                    return Err(Failure::new(CANNOT_RUN, format!("{not_there}; and no wasm layer: {e}")));
+                }
+            }
+        }
+        Err(e) => return Err(Failure::new(CANNOT_RUN, e.to_string())),
+    };
     let engine = request.engine.clone().map_err(|reason| Failure::new(SHIM_FAILURE, reason))?;
     let plugin = PLUGIN.get().ok_or_else(|| {
         Failure::from(format!("the {} engine's plugin is not loaded in this launcher", engine.name))
     })?;
     tracing::info!(id = %request.id, engine = %engine.name, %kind, "wasm container");
-    check_capability(plugin, kind, &module)?;
-    Ok(ShimExecutor::Wasm { settings: engine.settings, module, entry })
+    check_capability(plugin, kind, Path::new(&module.describe()))?;
+    let artifact = image.artifact(&module, &root, &engine, plugin, deadline);
+    Ok(ShimExecutor::Wasm { settings: engine.settings, module, entry, artifact })
 }
 
 /// Entries libcontainer cannot set (it would panic in the init process): an empty name,

@@ -47,10 +47,7 @@ pub enum EntrypointError {
 /// Classifies `args[0]` of a container whose root filesystem is `root` (on the host).
 pub fn classify(root: &Path, args: &[String], env: &[String]) -> Result<Entrypoint, EntrypointError> {
     let first = args.first().filter(|a| !a.is_empty()).ok_or(EntrypointError::Missing)?;
-    let (name, entry) = match first.rsplit_once('#') {
-        Some((name, entry)) if !entry.is_empty() && !entry.contains('/') => (name, Some(entry.to_string())),
-        _ => (first.as_str(), None),
-    };
+    let (name, entry) = split_entry(first);
     let in_container = locate(root, name, env)?;
     let head = read_head(&root.join(in_container.strip_prefix("/").unwrap_or(&in_container)))
         .map_err(|source| EntrypointError::Read { path: in_container.display().to_string(), source })?;
@@ -66,6 +63,14 @@ pub fn classify(root: &Path, args: &[String], env: &[String]) -> Result<Entrypoi
             Err(EntrypointError::Unknown { path: in_container.display().to_string() })
         }
         kind => Ok(Entrypoint::Wasm { module: in_container, entry, kind }),
+    }
+}
+
+/// `module.wasm#function` → (`module.wasm`, `function`).
+pub fn split_entry(arg: &str) -> (&str, Option<String>) {
+    match arg.rsplit_once('#') {
+        Some((name, entry)) if !entry.is_empty() && !entry.contains('/') => (name, Some(entry.to_string())),
+        _ => (arg, None),
     }
 }
 

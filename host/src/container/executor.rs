@@ -4,17 +4,21 @@
 //! before the container's init process was cloned from its worker.
 
 use std::cell::OnceCell;
+use std::fs::File;
+use std::io::Write;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::default::get_executor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use shim_wasm_abi::Status;
 use shim_wasm_abi::host::{EngineInstance, LoadedPlugin, RunSpec};
 
+use super::module::WasmSource;
 use super::{capabilities, inherited};
 use crate::exit::{CANNOT_RUN, Failure};
+use crate::images::read_whole;
 
 /// The plugin loaded by the launcher; inherited by its workers and their init processes.
 pub static PLUGIN: OnceLock<LoadedPlugin> = OnceLock::new();
@@ -26,10 +30,11 @@ pub enum ShimExecutor {
     Wasm {
         /// Engine settings as TOML text.
         settings: String,
-        /// The module's path inside the container.
-        module: PathBuf,
+        module: WasmSource,
         /// A non-default entry function.
         entry: Option<String>,
+        /// The engine's compiled artifact of the module, when the cache had or made one.
+        artifact: Option<Arc<File>>,
     },
 }
 
@@ -56,12 +61,11 @@ impl Executor for ShimExecutor {
                 unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
                 get_executor().exec(&with_default_path(spec))
             }
-            Self::Wasm { module, entry, .. } => {
-                let status = match run_wasm(spec, module, entry.as_deref()) {
+            Self::Wasm { module, entry, artifact, .. } => {
+                let status = match run_wasm(spec, module, artifact.as_deref(), entry.as_deref()) {
                     Ok(code) => (code & 0xff) as u8,
                     Err(failure) => {
                         // The container's stderr is where the operator looks (ctr, kubectl logs).
-                        use std::io::Write;
                         let _ =
                             writeln!(std::io::stderr(), "containerd-shim-wasm: error: {}", failure.message);
                         failure.status
@@ -80,16 +84,15 @@ thread_local! {
 
 /// In the init process, before it reports ready and waits for Start: the module must be
 /// there, and the engine is created now, so bad settings fail the create, not the start.
-fn prepare_wasm(settings: &str, module: &Path) -> Result<(), ExecutorValidationError> {
+fn prepare_wasm(settings: &str, module: &WasmSource) -> Result<(), ExecutorValidationError> {
     let invalid = ExecutorValidationError::ArgValidationError;
     // Before anything else, and before the engine can start a thread: from here on the
     // process holds what a native program would hold after execve.
     capabilities::as_after_execve().map_err(invalid)?;
-    if !module.is_file() {
-        return Err(invalid(format!(
-            "wasm module {} is missing from the container's root",
-            module.display()
-        )));
+    if let WasmSource::File(path) = module
+        && !path.is_file()
+    {
+        return Err(invalid(format!("wasm module {} is missing from the container's root", path.display())));
     }
     let plugin = PLUGIN
         .get()
@@ -135,10 +138,12 @@ fn end_on_termination_signals() {
 }
 
 /// Runs the program in the container's init process, on the container's stdio.
-fn run_wasm(spec: &Spec, module: &Path, entry: Option<&str>) -> Result<i32, Failure> {
-    let bytes = std::fs::read(module).map_err(|e| {
-        Failure::new(CANNOT_RUN, format!("cannot read wasm module {}: {e}", module.display()))
-    })?;
+fn run_wasm(
+    spec: &Spec,
+    module: &WasmSource,
+    artifact: Option<&File>,
+    entry: Option<&str>,
+) -> Result<i32, Failure> {
     let process = spec.process().as_ref();
     let mut args: Vec<String> = process.and_then(|p| p.args().clone()).unwrap_or_default();
     if let Some(first) = args.first_mut()
@@ -151,18 +156,42 @@ fn run_wasm(spec: &Spec, module: &Path, entry: Option<&str>) -> Result<i32, Fail
     // The container's root is the program's root.
     let preopens = vec![("/".to_string(), "/".to_string())];
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    let run = RunSpec {
-        module: &bytes,
-        entry,
-        args: &args,
-        env: &env,
-        preopens: &preopens,
-        stdin: stdin.as_fd(),
-        stdout: stdout.as_fd(),
-        stderr: stderr.as_fd(),
+    let run = |bytes: &[u8]| {
+        let run = RunSpec {
+            module: bytes,
+            entry,
+            args: &args,
+            env: &env,
+            preopens: &preopens,
+            stdin: stdin.as_fd(),
+            stdout: stdout.as_fd(),
+            stderr: stderr.as_fd(),
+        };
+        ENGINE.with(|engine| match engine.get() {
+            Some(engine) => Ok(engine.run(&run)),
+            None => Err(Failure::from("the engine was not created before Start")),
+        })
     };
-    ENGINE.with(|engine| {
-        let engine = engine.get().ok_or_else(|| Failure::from("the engine was not created before Start"))?;
-        engine.run(&run).map_err(|e| Failure::from_plugin(e.status, e.to_string()))
-    })
+    if let Some(artifact) = artifact {
+        let bytes = read_whole(artifact)
+            .map_err(|e| Failure::from(format!("cannot read the precompiled artifact: {e}")))?;
+        match run(&bytes)? {
+            // The engine refused the artifact before running anything: compile the module.
+            Err(e) if matches!(e.status, Status::ArtifactMismatch | Status::InvalidModule) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "containerd-shim-wasm: warning: the cached precompiled artifact was not usable ({e}); compiling the module"
+                );
+            }
+            other => return other.map_err(|e| Failure::from_plugin(e.status, e.to_string())),
+        }
+    }
+    let bytes = match module {
+        WasmSource::File(path) => std::fs::read(path).map_err(|e| {
+            Failure::new(CANNOT_RUN, format!("cannot read wasm module {}: {e}", path.display()))
+        })?,
+        WasmSource::Layer { digest, file } => read_whole(file)
+            .map_err(|e| Failure::new(CANNOT_RUN, format!("cannot read wasm layer {digest}: {e}")))?,
+    };
+    run(&bytes)?.map_err(|e| Failure::from_plugin(e.status, e.to_string()))
 }

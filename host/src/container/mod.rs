@@ -23,6 +23,7 @@ pub mod executor;
 pub mod inherited;
 pub mod lifecycle;
 pub mod metrics;
+pub mod module;
 pub mod oom;
 pub mod rootfs;
 

@@ -124,7 +124,8 @@ fn serve(stream: &mut UnixStream, stdio: Vec<OwnedFd>) -> Reply {
         Request::Create(request) => {
             let stdio: [OwnedFd; 3] =
                 stdio.try_into().map_err(|_| "a create request needs three stdio descriptors".to_string())?;
-            create::create(&request, stdio).map_err(|failure| failure.message)
+            let deadline = Instant::now() + Duration::from_secs(envelope.seconds.max(1).into());
+            create::create(&request, stdio, deadline).map_err(|failure| failure.message)
         }
         Request::Start { state_root, id } => {
             lifecycle::start(&state_root, &id).map(|_| 0).map_err(|e| e.to_string())

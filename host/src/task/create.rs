@@ -86,6 +86,7 @@ fn create_reserved(
                 })
                 .collect(),
             engine,
+            containerd: Some(service.containerd.clone()),
         })
     };
     let reply = match engine::choose(req, &bundle, &service.argv0) {

@@ -25,7 +25,12 @@ pub fn choose(
     let plugin = discovery::find(&config, &selection.engine).map_err(|e| e.to_string())?;
     let settings = toml::to_string(&selection.settings).map_err(|e| e.to_string())?;
     tracing::debug!(id = %req.id, engine = %selection.engine, source = ?selection.source, "engine chosen");
-    Ok((EngineChoice { name: selection.engine.to_string(), settings }, plugin))
+    let choice = EngineChoice {
+        name: selection.engine.to_string(),
+        settings,
+        precompile_cache: config.precompile_cache,
+    };
+    Ok((choice, plugin))
 }
 
 /// The request's options, or else those `start` saved from its stdin.

@@ -35,6 +35,7 @@ use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::{Task, TtrpcContext, TtrpcResult};
 
 use crate::container::state_root;
+use crate::images::Containerd;
 use crate::launcher::pool::Launchers;
 use error::{TaskError, unimplemented};
 use table::{Exit, Table, TaskRecord};
@@ -54,6 +55,8 @@ pub struct TaskService {
     launchers: Launchers,
     /// Containers `start` reused this server for, until their Create (one file each).
     pending_starts: PathBuf,
+    /// The containerd this server serves, for the content store.
+    containerd: Containerd,
 }
 
 impl TaskService {
@@ -77,6 +80,10 @@ impl TaskService {
             in_flight: AtomicUsize::new(0),
             launchers: Launchers::default(),
             pending_starts,
+            containerd: Containerd {
+                address: containerd_address.to_string(),
+                namespace: namespace.to_string(),
+            },
         });
         let weak = Arc::downgrade(&service);
         reaper::start(move |pid, status| {

@@ -1,6 +1,7 @@
 //! `oci-image-builder`: an OCI image tarball from local files, with no registry and no
 //! docker. The result is an OCI image layout in a tar file that `ctr images import`
-//! reads; the image has one uncompressed layer holding the given files.
+//! reads; the image has one uncompressed layer holding the given files, and with
+//! `--wasm-layer`, layers that are wasm binaries themselves (runwasi's image format).
 //!
 //! ```text
 //! oci-image-builder --name docker.io/library/hello-wasm:latest \
@@ -31,6 +32,10 @@ struct Args {
     /// The image's entrypoint (repeat for arguments)
     #[arg(long = "entrypoint", value_name = "ARG", required = true, allow_hyphen_values = true)]
     entrypoint: Vec<String>,
+    /// HOST_PATH — a wasm layer (runwasi's image format: the layer is the module or
+    /// component itself, `.wat` assembled; the image's platform becomes wasip1/wasm)
+    #[arg(long = "wasm-layer", value_name = "HOST")]
+    wasm_layers: Vec<PathBuf>,
     /// Environment variable KEY=VALUE for the image config
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -41,30 +46,52 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let layer = layer(&args)?;
-    let layer_digest = sha256(&layer);
+    let mut blobs = Vec::new();
+    let mut descriptors = Vec::new();
+    if args.wasm_layers.is_empty() || !args.files.is_empty() || !args.symlinks.is_empty() {
+        let layer = layer(&args)?;
+        descriptors.push(descriptor("application/vnd.oci.image.layer.v1.tar", &layer));
+        blobs.push(layer);
+    }
+    for path in &args.wasm_layers {
+        let binary = wat::parse_file(path).with_context(|| format!("read {}", path.display()))?;
+        // A component's preamble has layer 1 (bytes 6..8) where a core module has 0.
+        let media_type = if binary.get(6..8) == Some(&[1, 0]) {
+            "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm"
+        } else {
+            "application/wasm"
+        };
+        let mut wasm = descriptor(media_type, &binary);
+        let title = path.with_extension("wasm");
+        let title = title.file_name().and_then(|n| n.to_str()).unwrap_or("module.wasm");
+        wasm["annotations"] = json!({ "org.opencontainers.image.title": title });
+        descriptors.push(wasm);
+        blobs.push(binary);
+    }
+    let (os, arch) = if args.wasm_layers.is_empty() { ("linux", go_arch()) } else { ("wasip1", "wasm") };
+    let diff_ids: Vec<String> = blobs.iter().map(|b| sha256(b)).collect();
     let config = serde_json::to_vec(&json!({
-        "architecture": go_arch(),
-        "os": "linux",
+        "architecture": arch,
+        "os": os,
         "config": {
             "Entrypoint": args.entrypoint,
             "Env": env(&args.env),
         },
-        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
         "history": [{ "created_by": "oci-image-builder" }],
     }))?;
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
-        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
+        "layers": descriptors,
     }))?;
     let mut manifest_descriptor = descriptor("application/vnd.oci.image.manifest.v1+json", &manifest);
     manifest_descriptor["annotations"] = json!({
         "io.containerd.image.name": args.name,
         "org.opencontainers.image.ref.name": args.name.rsplit_once(':').map_or("latest", |(_, tag)| tag),
     });
-    manifest_descriptor["platform"] = json!({ "architecture": go_arch(), "os": "linux" });
+    manifest_descriptor["platform"] = json!({ "architecture": arch, "os": os });
     let index = serde_json::to_vec(&json!({ "schemaVersion": 2, "manifests": [manifest_descriptor] }))?;
 
     let out =
@@ -72,7 +99,7 @@ fn main() -> Result<()> {
     let mut tar = tar::Builder::new(out);
     add(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     add(&mut tar, "index.json", &index)?;
-    for blob in [&config, &manifest, &layer] {
+    for blob in [&config, &manifest].into_iter().chain(&blobs) {
         add(&mut tar, &format!("blobs/sha256/{}", hex(blob)), blob)?;
     }
     tar.finish()?;

@@ -1,0 +1,124 @@
+//! Where a wasm container's module comes from, and its precompiled artifact.
+//!
+//! The module is the entrypoint file in the container's root filesystem
+//! ([`super::entrypoint`]) or, when the image has no such file but has wasm layers
+//! (runwasi's image format), the wasm layer read from containerd's content store. For an
+//! engine that can precompile, the precompile cache ([`crate::images::cache`]) finds or
+//! makes the artifact. Both layer and artifact are memory files the container's init
+//! process inherits.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use shim_wasm_abi::host::LoadedPlugin;
+use shim_wasm_abi::{Capabilities, ModuleKind};
+
+use super::create::EngineChoice;
+use crate::images::{ContainerImage, Containerd, cache, digest_of, manifest, read_whole};
+
+/// The module's bytes as the init process finds them.
+#[derive(Debug, Clone)]
+pub enum WasmSource {
+    /// A file, by its path inside the container.
+    File(PathBuf),
+    /// A wasm layer of the image, in a memory file.
+    Layer { digest: String, file: Arc<File> },
+}
+
+impl WasmSource {
+    /// How the module is named in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Layer { digest, .. } => format!("wasm layer {digest}"),
+        }
+    }
+}
+
+/// The container's image, opened on first use (native containers never need it).
+pub struct ImageLookup<'a> {
+    containerd: Option<&'a Containerd>,
+    id: &'a str,
+    opened: Option<Result<Option<ContainerImage>, String>>,
+}
+
+impl<'a> ImageLookup<'a> {
+    pub fn new(containerd: Option<&'a Containerd>, id: &'a str) -> Self {
+        Self { containerd, id, opened: None }
+    }
+
+    /// The image, `Ok(None)` when the container has none or the shim was not given
+    /// containerd's address.
+    fn get(&mut self) -> Result<Option<&ContainerImage>, String> {
+        let (containerd, id) = (self.containerd, self.id);
+        let opened = self.opened.get_or_insert_with(|| match containerd {
+            None => Ok(None),
+            Some(containerd) => ContainerImage::open(containerd, id).map_err(|e| e.to_string()),
+        });
+        match opened {
+            Ok(image) => Ok(image.as_ref()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The entry module from the image's wasm layers: `Ok(None)` when it has none.
+    pub fn wasm_layer(&mut self, argv0: &str) -> Result<Option<(WasmSource, ModuleKind)>, String> {
+        let id = self.id;
+        let Some(image) = self.get()? else { return Ok(None) };
+        let layers = image.wasm_layers()?;
+        let Some(layer) = manifest::entry_layer(&layers, argv0) else { return Ok(None) };
+        let file = image.read_layer(layer)?;
+        let mut head = [0; 4096];
+        let n = file.read_at(&mut head, 0).map_err(|e| e.to_string())?;
+        tracing::info!(id, image = %image.name, layer = %layer.blob.digest, "module from a wasm layer");
+        Ok(Some((
+            WasmSource::Layer { digest: layer.blob.digest.clone(), file: Arc::new(file) },
+            ModuleKind::sniff(&head[..n]),
+        )))
+    }
+
+    /// The precompiled artifact for `source` (see [`cache`]); `None` when the cache is
+    /// off, the engine cannot precompile, the container has no image, or it failed.
+    pub fn artifact(
+        &mut self,
+        source: &WasmSource,
+        root: &Path,
+        engine: &EngineChoice,
+        plugin: &LoadedPlugin,
+        deadline: Instant,
+    ) -> Option<Arc<File>> {
+        if !engine.precompile_cache || !plugin.descriptor().capabilities.contains(Capabilities::PRECOMPILE) {
+            return None;
+        }
+        let id = self.id;
+        let image = match self.get() {
+            Ok(Some(image)) => image,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(%id, "precompile cache: {e}; the module is compiled when the container starts");
+                return None;
+            }
+        };
+        let (bytes, digest, label_on) = match source {
+            WasmSource::File(path) => {
+                let bytes = std::fs::read(root.join(path.strip_prefix("/").unwrap_or(path))).ok()?;
+                let digest = digest_of(&bytes);
+                (bytes, digest, image.target.digest.clone())
+            }
+            WasmSource::Layer { digest, file } => (read_whole(file).ok()?, digest.clone(), digest.clone()),
+        };
+        let module = cache::Module {
+            id,
+            engine: &engine.name,
+            settings: &engine.settings,
+            plugin,
+            bytes: &bytes,
+            digest,
+            source: &label_on,
+        };
+        cache::artifact(image, &module, deadline).map(Arc::new)
+    }
+}

@@ -1,0 +1,375 @@
+//! A blocking client for the parts of containerd's gRPC API the shim reads and writes:
+//! containers, images, content and leases, in one namespace.
+//!
+//! It runs in a launcher's worker, which must be single-threaded again before
+//! libcontainer clones the container from it: so a current-thread tokio runtime (no
+//! worker threads, no blocking pool is used), dropped with the client. Every call is
+//! bounded.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::content_client::ContentClient;
+use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::leases_client::LeasesClient;
+use containerd_client::services::v1::{
+    CreateRequest as CreateLease, DeleteContentRequest, DeleteRequest as DeleteLease, GetContainerRequest,
+    GetImageRequest, Info, InfoRequest, ReadContentRequest, UpdateRequest, WriteAction, WriteContentRequest,
+};
+use containerd_client::tonic::codegen::tokio_stream;
+use containerd_client::tonic::transport::Channel;
+use containerd_client::tonic::{Code, Request};
+use sha2::{Digest, Sha256};
+
+/// A bound for one call (a blob of hundreds of MiB reads in well under this).
+const CALL_BOUND: Duration = Duration::from_secs(20);
+/// Bytes per write message (containerd accepts messages up to 16 MiB).
+const WRITE_CHUNK: usize = 1 << 20;
+/// How long a lease protects a blob that is written but not referenced yet, should the
+/// worker die before it removes the lease.
+const LEASE_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// A descriptor of a blob in the content store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub media_type: String,
+    pub digest: String,
+    pub size: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach containerd at {address}: {reason}")]
+    Connect { address: String, reason: String },
+    #[error("{what}: {status}")]
+    Call { what: String, status: containerd_client::tonic::Status },
+    #[error("{what}: no answer from containerd within {} s", CALL_BOUND.as_secs())]
+    Timeout { what: String },
+    #[error("blob {digest} read from containerd's content store is corrupt ({reason})")]
+    Corrupt { digest: String, reason: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ClientError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Call { status, .. } if status.code() == Code::NotFound)
+    }
+}
+
+pub struct Client {
+    runtime: tokio::runtime::Runtime,
+    channel: Channel,
+    namespace: String,
+}
+
+impl Client {
+    /// Connects to containerd's gRPC socket `address` for requests in `namespace`.
+    pub fn connect(address: &str, namespace: &str) -> Result<Self, ClientError> {
+        let connect_error = |reason: String| ClientError::Connect { address: address.to_string(), reason };
+        if !Path::new(address).exists() {
+            return Err(connect_error("no such socket".into()));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| connect_error(e.to_string()))?;
+        let channel = runtime
+            .block_on(async { tokio::time::timeout(CALL_BOUND, containerd_client::connect(address)).await })
+            .map_err(|_| connect_error("timed out".into()))?
+            .map_err(|e| connect_error(e.to_string()))?;
+        Ok(Self { runtime, channel, namespace: namespace.to_string() })
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.metadata_mut().insert(
+            "containerd-namespace",
+            self.namespace.parse().expect("a namespace is a valid header value"),
+        );
+        request.set_timeout(CALL_BOUND);
+        request
+    }
+
+    fn call<F, T>(&self, what: impl Fn() -> String, call: F) -> Result<T, ClientError>
+    where
+        F: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        self.runtime
+            .block_on(async { tokio::time::timeout(CALL_BOUND, call).await })
+            .map_err(|_| ClientError::Timeout { what: what() })?
+    }
+
+    /// The name of the image container `id` was created from ("" when none).
+    pub fn container_image(&self, id: &str) -> Result<String, ClientError> {
+        let what = || format!("cannot look up container {id} in containerd");
+        self.call(what, async {
+            let mut client = ContainersClient::new(self.channel.clone());
+            let reply = client
+                .get(self.request(GetContainerRequest { id: id.to_string() }))
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?;
+            Ok(reply.into_inner().container.map(|c| c.image).unwrap_or_default())
+        })
+    }
+
+    /// The descriptor image `name` points at (a manifest or an index).
+    pub fn image_target(&self, name: &str) -> Result<Blob, ClientError> {
+        let what = || format!("cannot look up image {name} in containerd");
+        self.call(what, async {
+            let mut client = ImagesClient::new(self.channel.clone());
+            let reply = client
+                .get(self.request(GetImageRequest { name: name.to_string() }))
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?;
+            let target =
+                reply.into_inner().image.and_then(|image| image.target).ok_or_else(|| ClientError::Call {
+                    what: what(),
+                    status: containerd_client::tonic::Status::not_found("the image has no target"),
+                })?;
+            Ok(Blob { media_type: target.media_type, digest: target.digest, size: target.size })
+        })
+    }
+
+    /// Reads blob `digest` into `out`, checking its digest; at most `limit` bytes.
+    pub fn read(&self, digest: &str, limit: u64, out: &mut dyn Write) -> Result<u64, ClientError> {
+        let what = || format!("cannot read blob {digest} from containerd's content store");
+        let expected = digest.strip_prefix("sha256:").ok_or_else(|| ClientError::Corrupt {
+            digest: digest.to_string(),
+            reason: "only sha256 digests are supported".into(),
+        })?;
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        self.call(what, async {
+            let mut client = ContentClient::new(self.channel.clone());
+            let request = ReadContentRequest { digest: digest.to_string(), offset: 0, size: 0 };
+            let mut stream = client
+                .read(self.request(request))
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?
+                .into_inner();
+            while let Some(chunk) =
+                stream.message().await.map_err(|status| ClientError::Call { what: what(), status })?
+            {
+                total += chunk.data.len() as u64;
+                if total > limit {
+                    return Err(ClientError::Corrupt {
+                        digest: digest.to_string(),
+                        reason: format!("larger than {limit} bytes"),
+                    });
+                }
+                hasher.update(&chunk.data);
+                out.write_all(&chunk.data)?;
+            }
+            Ok(())
+        })?;
+        let actual = hex(&hasher.finalize());
+        if actual != expected {
+            return Err(ClientError::Corrupt {
+                digest: digest.to_string(),
+                reason: format!("its content hashes to sha256:{actual}"),
+            });
+        }
+        Ok(total)
+    }
+
+    /// Reads a small blob (a manifest, an index, a config) whole.
+    pub fn read_small(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
+        let mut bytes = Vec::new();
+        self.read(digest, 4 << 20, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// The labels of blob `digest`.
+    pub fn labels(&self, digest: &str) -> Result<HashMap<String, String>, ClientError> {
+        let what = || format!("cannot read the labels of blob {digest}");
+        self.call(what, async {
+            let mut client = ContentClient::new(self.channel.clone());
+            let reply = client
+                .info(self.request(InfoRequest { digest: digest.to_string() }))
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?;
+            Ok(reply.into_inner().info.map(|i| i.labels).unwrap_or_default())
+        })
+    }
+
+    /// Sets `labels` on blob `digest`, leaving its other labels as they are.
+    pub fn add_labels(&self, digest: &str, labels: HashMap<String, String>) -> Result<(), ClientError> {
+        let what = || format!("cannot label blob {digest}");
+        let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
+        let info = Info { digest: digest.to_string(), labels, ..Default::default() };
+        let update = UpdateRequest { info: Some(info), update_mask: Some(prost_types::FieldMask { paths }) };
+        self.call(what, async {
+            let mut client = ContentClient::new(self.channel.clone());
+            client
+                .update(self.request(update))
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?;
+            Ok(())
+        })
+    }
+
+    /// Removes blob `digest` (one found corrupt) from this namespace, then has containerd
+    /// collect garbage, which removes its file unless another namespace holds it: only
+    /// then does a later write of the same digest write the file anew.
+    pub fn remove(&self, digest: &str) -> Result<(), ClientError> {
+        let what = || format!("cannot remove blob {digest}");
+        self.call(what, async {
+            let mut client = ContentClient::new(self.channel.clone());
+            client
+                .delete(self.request(DeleteContentRequest { digest: digest.to_string() }))
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?;
+            Ok(())
+        })?;
+        // Removing a lease with `sync` runs the garbage collection before it answers.
+        let lease = self.lease(digest)?;
+        lease.remove(true)
+    }
+
+    /// Writes `bytes` as a blob with `labels`, under a lease that keeps it from garbage
+    /// collection until the caller has referenced it and calls [`Lease::release`].
+    /// Returns the blob's digest; a blob already there is fine.
+    pub fn write(
+        &self,
+        bytes: &[u8],
+        labels: HashMap<String, String>,
+    ) -> Result<(String, Lease<'_>), ClientError> {
+        let digest = super::digest_of(bytes);
+        let lease = self.lease(&digest)?;
+        let what = || format!("cannot write blob {digest} to containerd's content store");
+        let reference = format!("containerd-shim-wasm-{digest}");
+        let total = bytes.len() as i64;
+        let mut messages: Vec<WriteContentRequest> = bytes
+            .chunks(WRITE_CHUNK)
+            .enumerate()
+            .map(|(i, chunk)| WriteContentRequest {
+                action: WriteAction::Write.into(),
+                r#ref: reference.clone(),
+                total,
+                expected: digest.clone(),
+                offset: (i * WRITE_CHUNK) as i64,
+                data: chunk.to_vec(),
+                labels: HashMap::new(),
+            })
+            .collect();
+        messages.push(WriteContentRequest {
+            action: WriteAction::Commit.into(),
+            r#ref: reference,
+            total,
+            expected: digest.clone(),
+            offset: total,
+            data: Vec::new(),
+            labels,
+        });
+        let written = self.call(what, async {
+            let mut client = ContentClient::new(self.channel.clone());
+            let mut request = self.request(tokio_stream::iter(messages));
+            request
+                .metadata_mut()
+                .insert("containerd-lease", lease.id.parse().expect("a lease id is a header value"));
+            let mut replies = client
+                .write(request)
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?
+                .into_inner();
+            while replies
+                .message()
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?
+                .is_some()
+            {}
+            Ok(())
+        });
+        match written {
+            Err(ClientError::Call { status, .. }) if status.code() == Code::AlreadyExists => {}
+            other => other?,
+        }
+        Ok((digest, lease))
+    }
+
+    fn lease(&self, digest: &str) -> Result<Lease<'_>, ClientError> {
+        let id = format!("containerd-shim-wasm-{}-{}", std::process::id(), &digest[7..19]);
+        let what = || format!("cannot create lease {id} in containerd");
+        let expires = SystemTime::now() + LEASE_LIFETIME;
+        let labels = HashMap::from([("containerd.io/gc.expire".to_string(), rfc3339(expires))]);
+        self.call(what, async {
+            let mut client = LeasesClient::new(self.channel.clone());
+            client
+                .create(self.request(CreateLease { id: id.clone(), labels }))
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?;
+            Ok(())
+        })?;
+        Ok(Lease { client: self, id })
+    }
+}
+
+/// A lease on what a [`Client::write`] wrote. Dropping it without `release` leaves
+/// containerd to expire it.
+pub struct Lease<'c> {
+    client: &'c Client,
+    id: String,
+}
+
+impl Lease<'_> {
+    /// Ends the lease once what it protects is referenced.
+    pub fn release(self) {
+        if let Err(e) = self.remove(false) {
+            tracing::warn!("{e}; containerd removes it when it expires");
+        }
+    }
+
+    /// With `collect`, containerd collects garbage before it answers.
+    fn remove(self, collect: bool) -> Result<(), ClientError> {
+        let what = || format!("cannot remove lease {}", self.id);
+        let client = self.client;
+        client.call(what, async {
+            let mut leases = LeasesClient::new(client.channel.clone());
+            leases
+                .delete(client.request(DeleteLease { id: self.id.clone(), sync: collect }))
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?;
+            Ok(())
+        })
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `2026-11-26T17:05:00Z`, the form of containerd's `gc.expire` label. (Hand-written: the
+/// one timestamp the shim formats does not warrant a date-time crate.)
+fn rfc3339(time: SystemTime) -> String {
+    let seconds = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let at = |s: u64| rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_795_712_700), "2026-11-26T17:05:00Z");
+    }
+}

@@ -1,0 +1,286 @@
+//! Images and the precompile cache against a real containerd 1.6 and its content store.
+//!
+//! - Wasm-layer images (runwasi's format: the layer is the module itself): containerd
+//!   1.6's `ctr` stores such an image (`import --no-unpack`) but cannot run it, so the
+//!   test creates the container record through containerd's gRPC API and drives the shim
+//!   over its task API, as containerd's task manager does.
+//! - Plain images (the module is a file in the rootfs) through `ctr run`.
+//!
+//! The cache: a miss, then hits; a settings change misses; a corrupt artifact is a
+//! warning and a recompile; concurrent first starts compile once; after `ctr images rm
+//! --sync` (containerd's garbage collection), no artifact is left in the content store.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use containerd_client::services::v1::container::Runtime;
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::content_client::ContentClient;
+use containerd_client::services::v1::{Container, CreateContainerRequest, InfoRequest};
+use containerd_client::tonic::Request;
+use support::containerd::{Containerd, ImageSpec, build_image, build_wasm_layer_image, options_with_body};
+use support::stress::task_api::TaskApi;
+use support::{corpus, corpus_text, path_str};
+
+const BOUND: Duration = Duration::from_secs(60);
+const LABEL_PREFIX: &str = "containerd.io/gc.ref.content.wasm-precompiled.";
+
+/// containerd's gRPC API in this test's namespace.
+struct Grpc<'a> {
+    ctd: &'a Containerd,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl<'a> Grpc<'a> {
+    fn new(ctd: &'a Containerd) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        Self { ctd, runtime }
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.metadata_mut().insert("containerd-namespace", self.ctd.namespace.parse().unwrap());
+        request
+    }
+
+    /// A container record for `image`, as `ctr run` or CRI would make (no snapshot).
+    fn create_container(&self, id: &str, image: &str, spec: &serde_json::Value) {
+        let container = Container {
+            id: id.into(),
+            image: image.into(),
+            runtime: Some(Runtime { name: "io.containerd.wasm.v1".into(), options: None }),
+            spec: Some(prost_types::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".into(),
+                value: serde_json::to_vec(spec).unwrap(),
+            }),
+            ..Default::default()
+        };
+        self.runtime.block_on(async {
+            let channel = containerd_client::connect(self.ctd.socket()).await.unwrap();
+            ContainersClient::new(channel)
+                .create(self.request(CreateContainerRequest { container: Some(container) }))
+                .await
+                .unwrap();
+        });
+    }
+
+    /// The labels of blob `digest`, or `None` when the content store has no such blob.
+    fn labels(&self, digest: &str) -> Option<HashMap<String, String>> {
+        self.runtime.block_on(async {
+            let channel = containerd_client::connect(self.ctd.socket()).await.unwrap();
+            let reply =
+                ContentClient::new(channel).info(self.request(InfoRequest { digest: digest.into() })).await;
+            match reply {
+                Ok(reply) => Some(reply.into_inner().info.unwrap().labels),
+                Err(status) if status.code() == containerd_client::tonic::Code::NotFound => None,
+                Err(status) => panic!("info {digest}: {status}"),
+            }
+        })
+    }
+
+    /// The artifacts a blob's labels reference: (label, artifact digest).
+    fn artifacts(&self, digest: &str) -> Vec<(String, String)> {
+        let mut found: Vec<_> = self
+            .labels(digest)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(LABEL_PREFIX))
+            .collect();
+        found.sort();
+        found
+    }
+}
+
+fn sha256(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(std::fs::read(path).unwrap());
+    format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// A bundle whose process is `args`, with an empty rootfs (the module is a layer).
+fn bundle(ctd: &Containerd, id: &str, args: &[&str]) -> (PathBuf, serde_json::Value) {
+    let dir = ctd.node.root().join("bundles").join(id);
+    std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+    let spec = std::process::Command::new("ctr").args(["oci", "spec"]).output().unwrap();
+    let mut spec: serde_json::Value = serde_json::from_slice(&spec.stdout).unwrap();
+    spec["process"]["args"] = serde_json::json!(args);
+    spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{}/{id}", ctd.namespace));
+    std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    (dir, spec)
+}
+
+/// One shim server for the test's containers, logging to `<dir>/log`.
+struct Shim {
+    api: TaskApi,
+    log: PathBuf,
+}
+
+impl Shim {
+    fn start(ctd: &Containerd, dir: &Path, id: &str) -> Self {
+        let log = dir.join("log");
+        std::fs::write(&log, "").unwrap();
+        let started = ctd.shim_action(dir, id, "start");
+        assert!(started.status.success(), "start: {}", String::from_utf8_lossy(&started.stderr));
+        Self { api: TaskApi::connect(&String::from_utf8(started.stdout).unwrap()).unwrap(), log }
+    }
+
+    /// Lines of the shim's log that contain `needle`.
+    fn count(&self, needle: &str) -> usize {
+        std::fs::read_to_string(&self.log).unwrap().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    fn ok<T>(&self, what: &str, result: Result<T, String>) -> T {
+        result.unwrap_or_else(|e| {
+            panic!("{what}: {e}\nshim log:\n{}", std::fs::read_to_string(&self.log).unwrap())
+        })
+    }
+}
+
+/// Create → Start → Wait → Delete of one container; returns its stdout.
+fn run_task(shim: &Shim, ctd: &Containerd, image: &str, id: &str, args: &[&str], options: &str) -> String {
+    let (dir, spec) = bundle(ctd, id, args);
+    Grpc::new(ctd).create_container(id, image, &spec);
+    let mut req = containerd_shim::api::CreateTaskRequest::new();
+    req.id = id.into();
+    req.bundle = path_str(&dir).into();
+    req.stdout = format!("file://{}", dir.join("stdout").display());
+    req.stderr = format!("file://{}", dir.join("stderr").display());
+    req.options = Some(options_with_body(options)).into();
+    shim.ok(id, shim.api.create(&req, BOUND));
+    shim.ok(id, shim.api.start(id, BOUND));
+    let status = shim.ok(id, shim.api.wait(id, BOUND)).exit_status;
+    shim.ok(id, shim.api.delete(id, BOUND));
+    ctd.ctr(&["containers", "rm", id]);
+    let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    assert_eq!(status, 0, "{id} exited with {status}: {stderr}");
+    std::fs::read_to_string(dir.join("stdout")).unwrap()
+}
+
+fn import_wasm_image(ctd: &Containerd, name: &str, module: PathBuf) {
+    let spec = ImageSpec { name, files: vec![], symlinks: vec![], entrypoint: vec!["/app.wasm"] };
+    let image = build_wasm_layer_image(&spec, &[module], ctd.node.root());
+    // containerd 1.6 cannot unpack wasm layers; it stores them.
+    let ran = ctd.ctr(&["images", "import", "--all-platforms", "--no-unpack", path_str(&image)]);
+    assert_eq!(ran.code, Some(0), "import: {}", ran.stderr);
+}
+
+#[test]
+fn wasm_layer_images_and_their_precompile_cache() {
+    let ctd = Containerd::start("images-layers", "default_engine = \"wasmtime\"\n");
+    let grpc = Grpc::new(&ctd);
+    let hello = corpus("hello");
+    let hello_digest = sha256(&hello);
+    import_wasm_image(&ctd, "docker.io/library/wasm-layer:1", hello.clone());
+    let image = "docker.io/library/wasm-layer:1";
+    let server_dir = bundle(&ctd, "server", &["/app.wasm"]).0;
+    let shim = Shim::start(&ctd, &server_dir, "server");
+    let wasmtime = "engine = 'wasmtime'\n";
+
+    // First start: the module comes from the layer, compiled and stored.
+    assert_eq!(run_task(&shim, &ctd, image, "first", &["/app.wasm"], wasmtime), "hello from wasm\n");
+    assert_eq!(shim.count("module from a wasm layer"), 1);
+    assert_eq!(shim.count("precompile cache miss"), 1);
+    let artifacts = grpc.artifacts(&hello_digest);
+    assert_eq!(artifacts.len(), 1, "one artifact label on the layer: {artifacts:?}");
+    let artifact = artifacts[0].1.clone();
+    let artifact_labels = grpc.labels(&artifact).expect("the artifact is in the content store");
+    assert_eq!(artifact_labels["containerd-shim-wasm.io/module"], hello_digest);
+
+    // Second start: a hit, nothing compiled.
+    assert_eq!(run_task(&shim, &ctd, image, "second", &["/app.wasm"], wasmtime), "hello from wasm\n");
+    assert_eq!(shim.count("precompile cache hit"), 1);
+    assert_eq!(shim.count("precompile cache miss"), 1);
+
+    // Other settings, another cache key: a miss, and a second artifact.
+    let no_opt = "engine = 'wasmtime'\n[settings]\nopt_level = 'none'\n";
+    assert_eq!(run_task(&shim, &ctd, image, "settings", &["/app.wasm"], no_opt), "hello from wasm\n");
+    assert_eq!(shim.count("precompile cache miss"), 2);
+    assert_eq!(grpc.artifacts(&hello_digest).len(), 2);
+
+    // A corrupt artifact: one warning, a recompile, and the container runs.
+    let blob =
+        ctd.node.root().join("root/io.containerd.content.v1.content/blobs/sha256").join(&artifact[7..]);
+    std::fs::write(&blob, b"not an artifact").unwrap();
+    assert_eq!(run_task(&shim, &ctd, image, "damaged", &["/app.wasm"], wasmtime), "hello from wasm\n");
+    assert_eq!(shim.count("is corrupt"), 1, "{}", std::fs::read_to_string(&shim.log).unwrap());
+    assert_eq!(shim.count("precompile cache miss"), 3);
+    assert_eq!(sha256(&blob), artifact, "the recompiled artifact replaced the corrupt blob");
+    assert_eq!(run_task(&shim, &ctd, image, "after-damage", &["/app.wasm"], wasmtime), "hello from wasm\n");
+    assert_eq!(shim.count("precompile cache hit"), 2);
+
+    // Concurrent first starts of another module: one compile, the others find it.
+    let args = corpus("args");
+    let args_digest = sha256(&args);
+    import_wasm_image(&ctd, "docker.io/library/wasm-args:1", args);
+    let ids: Vec<String> = (0..4).map(|i| format!("together-{i}")).collect();
+    std::thread::scope(|scope| {
+        for id in &ids {
+            let (shim, ctd) = (&shim, &ctd);
+            scope.spawn(move || {
+                run_task(shim, ctd, "docker.io/library/wasm-args:1", id, &["/app.wasm", "x"], wasmtime)
+            });
+        }
+    });
+    let misses = std::fs::read_to_string(&shim.log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("precompile cache miss") && l.contains(&args_digest))
+        .count();
+    assert_eq!(misses, 1, "concurrent first starts compiled once");
+    assert_eq!(grpc.artifacts(&args_digest).len(), 1);
+
+    // containerd's garbage collection removes the artifacts with the image.
+    let all: Vec<String> = grpc.artifacts(&hello_digest).into_iter().map(|(_, d)| d).collect();
+    for name in [image, "docker.io/library/wasm-args:1"] {
+        let ran = ctd.ctr(&["images", "rm", "--sync", name]);
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    }
+    for digest in all {
+        assert!(grpc.labels(&digest).is_none(), "artifact {digest} outlived its image");
+    }
+    let _ = shim.api.shutdown(BOUND);
+}
+
+#[test]
+fn plain_images_use_the_cache_and_it_can_be_turned_off() {
+    let ctd = Containerd::start("images-plain", "default_engine = \"wasmtime\"\n");
+    let grpc = Grpc::new(&ctd);
+    let name = "docker.io/library/plain-hello:1";
+    let image = build_image(
+        &ImageSpec {
+            name,
+            files: vec![(corpus_text("exit42"), "/exit42.wasm")],
+            symlinks: vec![],
+            entrypoint: vec!["/exit42.wasm"],
+        },
+        ctd.node.root(),
+    );
+    ctd.import(&image);
+    let target = ctd.ctr(&["images", "ls"]).stdout;
+    let target =
+        target.lines().find(|l| l.starts_with(name)).unwrap().split_whitespace().nth(2).unwrap().to_string();
+
+    for id in ["plain-1", "plain-2"] {
+        let ran = ctd.run(&[], name, id, &[]);
+        assert_eq!(ran.code, Some(42), "{}", ran.stderr);
+    }
+    let log = ctd.log();
+    assert_eq!(log.matches("precompile cache miss").count(), 1, "{log}");
+    assert_eq!(log.matches("precompile cache hit").count(), 1, "{log}");
+    let artifacts = grpc.artifacts(&target);
+    assert_eq!(artifacts.len(), 1, "the image's target carries the label: {artifacts:?}");
+
+    // Off: nothing looked up, nothing stored.
+    ctd.node.write_config("default_engine = \"wasmtime\"\nprecompile_cache = false\n");
+    let ran = ctd.run(&[], name, "plain-off", &[]);
+    assert_eq!(ran.code, Some(42), "{}", ran.stderr);
+    let log = ctd.log();
+    assert_eq!(log.matches("precompile cache").count(), 2, "{log}");
+
+    let ran = ctd.ctr(&["images", "rm", "--sync", name]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(grpc.labels(&artifacts[0].1).is_none(), "the artifact outlived its image");
+}
