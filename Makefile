@@ -83,8 +83,11 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace $(LINT_EXCLUDE) --all-targets -- -D warnings
 
-bench: build plugins
+# Start times through containerd with the precompile cache (cold, warm, off): BENCH_RUNS
+# (10), BENCH_MODULE_KIB (100,1024,10240); see docs/performance.md.
+bench: build plugins fixtures
 	bash tests/bench/plugin_path.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release
+	$(CARGO) test --release -p containerd-shim-wasm --test startup -- --ignored --nocapture
 
 # The stress harness (tests/support/stress) on a release shim; figures are printed, see
 # docs/performance.md. STRESS_TASKS (300), STRESS_PARALLEL (1,2,8,20), DENSITY_TASKS (20),

@@ -139,17 +139,21 @@ impl Shim {
     }
 }
 
+fn create_request(dir: &Path, id: &str, options: &str) -> containerd_shim::api::CreateTaskRequest {
+    let mut req = containerd_shim::api::CreateTaskRequest::new();
+    req.id = id.into();
+    req.bundle = path_str(dir).into();
+    req.stdout = format!("file://{}", dir.join("stdout").display());
+    req.stderr = format!("file://{}", dir.join("stderr").display());
+    req.options = Some(options_with_body(options)).into();
+    req
+}
+
 /// Create → Start → Wait → Delete of one container; returns its stdout.
 fn run_task(shim: &Shim, ctd: &Containerd, image: &str, id: &str, args: &[&str], options: &str) -> String {
     let (dir, spec) = bundle(ctd, id, args);
     Grpc::new(ctd).create_container(id, image, &spec);
-    let mut req = containerd_shim::api::CreateTaskRequest::new();
-    req.id = id.into();
-    req.bundle = path_str(&dir).into();
-    req.stdout = format!("file://{}", dir.join("stdout").display());
-    req.stderr = format!("file://{}", dir.join("stderr").display());
-    req.options = Some(options_with_body(options)).into();
-    shim.ok(id, shim.api.create(&req, BOUND));
+    shim.ok(id, shim.api.create(&create_request(&dir, id, options), BOUND));
     shim.ok(id, shim.api.start(id, BOUND));
     let status = shim.ok(id, shim.api.wait(id, BOUND)).exit_status;
     shim.ok(id, shim.api.delete(id, BOUND));
@@ -232,9 +236,39 @@ fn wasm_layer_images_and_their_precompile_cache() {
     assert_eq!(misses, 1, "concurrent first starts compiled once");
     assert_eq!(grpc.artifacts(&args_digest).len(), 1);
 
+    // A component in a component layer runs, and is cached like a module.
+    let component = corpus("component");
+    let component_digest = sha256(&component);
+    import_wasm_image(&ctd, "docker.io/library/wasm-component:1", component);
+    let component_image = "docker.io/library/wasm-component:1";
+    assert_eq!(run_task(&shim, &ctd, component_image, "component", &["/app.wasm"], wasmtime), "");
+    assert_eq!(grpc.artifacts(&component_digest).len(), 1);
+
+    // A wasm layer gone from the content store: one error naming the image, the layer
+    // and what to do.
+    let exit42 = corpus("exit42");
+    let exit42_digest = sha256(&exit42);
+    let broken = "docker.io/library/wasm-broken:1";
+    import_wasm_image(&ctd, broken, exit42);
+    let ran = ctd.ctr(&["content", "rm", &exit42_digest]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let (dir, spec) = bundle(&ctd, "broken", &["/app.wasm"]);
+    grpc.create_container("broken", broken, &spec);
+    let err = shim.api.create(&create_request(&dir, "broken", wasmtime), BOUND).unwrap_err();
+    assert!(
+        err.contains(broken) && err.contains(&exit42_digest) && err.contains("pull the image again"),
+        "{err}"
+    );
+    ctd.ctr(&["containers", "rm", "broken"]);
+
     // containerd's garbage collection removes the artifacts with the image.
-    let all: Vec<String> = grpc.artifacts(&hello_digest).into_iter().map(|(_, d)| d).collect();
-    for name in [image, "docker.io/library/wasm-args:1"] {
+    let all: Vec<String> = [&hello_digest, &args_digest, &component_digest]
+        .into_iter()
+        .flat_map(|layer| grpc.artifacts(layer))
+        .map(|(_, artifact)| artifact)
+        .collect();
+    assert_eq!(all.len(), 4);
+    for name in [image, "docker.io/library/wasm-args:1", component_image, broken] {
         let ran = ctd.ctr(&["images", "rm", "--sync", name]);
         assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     }

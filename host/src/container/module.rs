@@ -17,7 +17,7 @@ use shim_wasm_abi::host::LoadedPlugin;
 use shim_wasm_abi::{Capabilities, ModuleKind};
 
 use super::create::EngineChoice;
-use crate::images::{ContainerImage, Containerd, cache, digest_of, manifest, read_whole};
+use crate::images::{ContainerImage, Containerd, cache, manifest, read_whole};
 
 /// The module's bytes as the init process finds them.
 #[derive(Debug, Clone)]
@@ -105,7 +105,8 @@ impl<'a> ImageLookup<'a> {
         let (bytes, digest, label_on) = match source {
             WasmSource::File(path) => {
                 let bytes = std::fs::read(root.join(path.strip_prefix("/").unwrap_or(path))).ok()?;
-                let digest = digest_of(&bytes);
+                // BLAKE3: several times faster than SHA-256 on a large module.
+                let digest = format!("blake3:{}", blake3::hash(&bytes).to_hex());
                 (bytes, digest, image.target.digest.clone())
             }
             WasmSource::Layer { digest, file } => (read_whole(file).ok()?, digest.clone(), digest.clone()),

@@ -1,14 +1,15 @@
 //! The precompile cache: an engine's compiled artifact of a module, kept in containerd's
 //! content store for the next start.
 //!
-//! - Key: the module's digest and the plugin's cache key (engine, version, settings,
-//!   CPU), hashed into the name of a label on the blob the module came from — the wasm
-//!   layer, or for a module file in the rootfs, the image's manifest or index. The
+//! - Key: the module's digest (a wasm layer's own; BLAKE3 of a file in the rootfs) and
+//!   the plugin's cache key (engine, version, settings, CPU), hashed into the name of a
+//!   label on the blob the module came from — the wasm layer, or for a module file in
+//!   the rootfs, the image's manifest or index. The
 //!   label's value is the artifact's digest, and its name starts with
 //!   `containerd.io/gc.ref.content.`, so containerd's garbage collection keeps the
 //!   artifact while the image exists and removes it after the image is removed.
 //! - The artifact is written under a lease (with an expiry) that keeps it until the label
-//!   references it. Its envelope carries the cache key; the plugin refuses one built for
+//!   references it, with its BLAKE3 hash as a label, checked when it is read back. Its envelope carries the cache key; the plugin refuses one built for
 //!   another engine, version, setting or CPU when it runs it.
 //! - The engine runs (for the key, and to compile) in a child forked from the worker, so
 //!   its threads never exist in the process libcontainer clones the container from.
@@ -26,11 +27,13 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use shim_wasm_abi::host::LoadedPlugin;
 
-use super::client::{ClientError, hex};
+use super::client::{Check, ClientError, hex};
 use super::{ContainerImage, memory_file, read_whole};
 
 /// Labels naming an artifact start with this: a garbage-collection reference.
 pub const LABEL_PREFIX: &str = "containerd.io/gc.ref.content.wasm-precompiled.";
+/// The artifact's BLAKE3 hash, checked when it is read back.
+const BLAKE3_LABEL: &str = "containerd-shim-wasm.io/blake3";
 /// Where the lock files of compiles in progress live.
 const LOCK_DIR: &str = "/run/containerd-shim-wasm/precompiling";
 /// Bound for computing the cache key (creating an engine).
@@ -48,7 +51,7 @@ pub struct Module<'a> {
     pub settings: &'a str,
     pub plugin: &'a LoadedPlugin,
     pub bytes: &'a [u8],
-    /// `sha256:<hex>` of `bytes`.
+    /// `sha256:<hex>` (a layer's digest) or `blake3:<hex>` of `bytes`.
     pub digest: String,
     /// The blob that carries the label: the wasm layer or the image's target.
     pub source: &'a str,
@@ -103,6 +106,7 @@ fn find_or_compile(image: &ContainerImage, module: &Module<'_>, deadline: Instan
     let labels = HashMap::from([
         ("containerd-shim-wasm.io/cache-key".to_string(), key),
         ("containerd-shim-wasm.io/module".to_string(), module.digest.clone()),
+        (BLAKE3_LABEL.to_string(), blake3::hash(&bytes).to_hex().to_string()),
     ]);
     let client = &image.client;
     let (digest, lease) = client.write(&bytes, labels).map_err(|e| e.to_string())?;
@@ -147,8 +151,15 @@ fn lookup(image: &ContainerImage, module: &Module<'_>, label: &str) -> Found {
         }
     };
     let Some(digest) = labels.get(label) else { return Found::Nothing };
-    let read = memory_file("wasm-artifact").map_err(ClientError::from).and_then(|mut file| {
-        client.read(digest, ARTIFACT_LIMIT, &mut file)?;
+    let read = client.labels(digest).and_then(|artifact_labels| {
+        let Some(checksum) = artifact_labels.get(BLAKE3_LABEL) else {
+            return Err(ClientError::Corrupt {
+                digest: digest.clone(),
+                reason: format!("it has no {BLAKE3_LABEL} label"),
+            });
+        };
+        let mut file = memory_file("wasm-artifact")?;
+        client.read(digest, Check::Blake3(checksum), ARTIFACT_LIMIT, &mut file)?;
         Ok(file)
     });
     match read {

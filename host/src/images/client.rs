@@ -32,6 +32,19 @@ const WRITE_CHUNK: usize = 1 << 20;
 /// worker die before it removes the lease.
 const LEASE_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// How a read checks the blob it got.
+#[derive(Debug, Clone, Copy)]
+pub enum Check<'a> {
+    /// Against its own SHA-256 digest (small blobs: manifests, indexes).
+    Digest,
+    /// Against the BLAKE3 hash recorded when it was written (artifacts: several times
+    /// faster to check than SHA-256 on large blobs).
+    Blake3(&'a str),
+    /// Its size only (layers, whose digest containerd checked when it pulled them; it
+    /// does not check again on reads either).
+    Size(u64),
+}
+
 /// A descriptor of a blob in the content store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
@@ -135,14 +148,18 @@ impl Client {
         })
     }
 
-    /// Reads blob `digest` into `out`, checking its digest; at most `limit` bytes.
-    pub fn read(&self, digest: &str, limit: u64, out: &mut dyn Write) -> Result<u64, ClientError> {
+    /// Reads blob `digest` into `out` (at most `limit` bytes), checked as `check` says.
+    pub fn read(
+        &self,
+        digest: &str,
+        check: Check<'_>,
+        limit: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, ClientError> {
         let what = || format!("cannot read blob {digest} from containerd's content store");
-        let expected = digest.strip_prefix("sha256:").ok_or_else(|| ClientError::Corrupt {
-            digest: digest.to_string(),
-            reason: "only sha256 digests are supported".into(),
-        })?;
-        let mut hasher = Sha256::new();
+        let corrupt = |reason: String| ClientError::Corrupt { digest: digest.to_string(), reason };
+        let mut sha256 = matches!(check, Check::Digest).then(Sha256::new);
+        let mut blake3 = matches!(check, Check::Blake3(_)).then(blake3::Hasher::new);
         let mut total = 0u64;
         self.call(what, async {
             let mut client = ContentClient::new(self.channel.clone());
@@ -157,22 +174,37 @@ impl Client {
             {
                 total += chunk.data.len() as u64;
                 if total > limit {
-                    return Err(ClientError::Corrupt {
-                        digest: digest.to_string(),
-                        reason: format!("larger than {limit} bytes"),
-                    });
+                    return Err(corrupt(format!("larger than {limit} bytes")));
                 }
-                hasher.update(&chunk.data);
+                if let Some(hasher) = sha256.as_mut() {
+                    hasher.update(&chunk.data);
+                }
+                if let Some(hasher) = blake3.as_mut() {
+                    hasher.update(&chunk.data);
+                }
                 out.write_all(&chunk.data)?;
             }
             Ok(())
         })?;
-        let actual = hex(&hasher.finalize());
-        if actual != expected {
-            return Err(ClientError::Corrupt {
-                digest: digest.to_string(),
-                reason: format!("its content hashes to sha256:{actual}"),
-            });
+        match check {
+            Check::Digest => {
+                let actual = format!("sha256:{}", hex(&sha256.unwrap_or_default().finalize()));
+                if actual != digest {
+                    return Err(corrupt(format!("its content hashes to {actual}")));
+                }
+            }
+            Check::Blake3(expected) => {
+                let actual = blake3.unwrap_or_default().finalize().to_hex();
+                if actual.as_str() != expected {
+                    return Err(corrupt(format!(
+                        "its BLAKE3 hash is {actual}, not the {expected} it was written with"
+                    )));
+                }
+            }
+            Check::Size(size) if total != size => {
+                return Err(corrupt(format!("{total} bytes where containerd recorded {size}")));
+            }
+            Check::Size(_) => {}
         }
         Ok(total)
     }
@@ -180,7 +212,7 @@ impl Client {
     /// Reads a small blob (a manifest, an index, a config) whole.
     pub fn read_small(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
         let mut bytes = Vec::new();
-        self.read(digest, 4 << 20, &mut bytes)?;
+        self.read(digest, Check::Digest, 4 << 20, &mut bytes)?;
         Ok(bytes)
     }
 

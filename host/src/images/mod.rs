@@ -62,7 +62,8 @@ impl ContainerImage {
     /// The blob of `layer`, in a memory file the container's init process inherits.
     pub fn read_layer(&self, layer: &WasmLayer) -> Result<File, String> {
         let mut file = memory_file("wasm-layer").map_err(|e| e.to_string())?;
-        self.client.read(&layer.blob.digest, u64::MAX, &mut file).map_err(|e| {
+        let check = client::Check::Size(layer.blob.size.max(0) as u64);
+        self.client.read(&layer.blob.digest, check, u64::MAX, &mut file).map_err(|e| {
             format!(
                 "image {}: cannot read wasm layer {} ({}): {e}; pull the image again (ctr images pull, crictl pull)",
                 self.name, layer.blob.digest, layer.blob.media_type
