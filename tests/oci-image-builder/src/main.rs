@@ -48,9 +48,13 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let mut blobs = Vec::new();
     let mut descriptors = Vec::new();
+    // The config's diff_ids list the filesystem layers only: containerd 2.x unpacks those
+    // and leaves wasm layers to the runtime (runwasi's images are made so).
+    let mut diff_ids = Vec::new();
     if args.wasm_layers.is_empty() || !args.files.is_empty() || !args.symlinks.is_empty() {
         let layer = layer(&args)?;
         descriptors.push(descriptor("application/vnd.oci.image.layer.v1.tar", &layer));
+        diff_ids.push(sha256(&layer));
         blobs.push(layer);
     }
     for path in &args.wasm_layers {
@@ -69,7 +73,6 @@ fn main() -> Result<()> {
         blobs.push(binary);
     }
     let (os, arch) = if args.wasm_layers.is_empty() { ("linux", go_arch()) } else { ("wasip1", "wasm") };
-    let diff_ids: Vec<String> = blobs.iter().map(|b| sha256(b)).collect();
     let config = serde_json::to_vec(&json!({
         "architecture": arch,
         "os": os,
