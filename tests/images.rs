@@ -198,11 +198,24 @@ fn wasm_layer_images_and_their_precompile_cache() {
     assert_eq!(shim.count("precompile cache hit"), 1);
     assert_eq!(shim.count("precompile cache miss"), 1);
 
-    // Other settings, another cache key: a miss, and a second artifact.
+    // Another engine that precompiles (Wasmer), another key: a miss, then a hit.
+    let wasmer = "engine = 'wasmer'\n";
+    assert_eq!(run_task(&shim, &ctd, image, "wasmer-1", &["/app.wasm"], wasmer), "hello from wasm\n");
+    assert_eq!(run_task(&shim, &ctd, image, "wasmer-2", &["/app.wasm"], wasmer), "hello from wasm\n");
+    let by_wasmer = |what: &str| {
+        std::fs::read_to_string(&shim.log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(what) && l.contains("wasmer"))
+            .count()
+    };
+    assert_eq!((by_wasmer("precompile cache miss"), by_wasmer("precompile cache hit")), (1, 1));
+
+    // Other settings, another cache key: a miss, and another artifact.
     let no_opt = "engine = 'wasmtime'\n[settings]\nopt_level = 'none'\n";
     assert_eq!(run_task(&shim, &ctd, image, "settings", &["/app.wasm"], no_opt), "hello from wasm\n");
-    assert_eq!(shim.count("precompile cache miss"), 2);
-    assert_eq!(grpc.artifacts(&hello_digest).len(), 2);
+    assert_eq!(shim.count("precompile cache miss"), 3);
+    assert_eq!(grpc.artifacts(&hello_digest).len(), 3);
 
     // A corrupt artifact: one warning, a recompile, and the container runs.
     let blob =
@@ -210,10 +223,10 @@ fn wasm_layer_images_and_their_precompile_cache() {
     std::fs::write(&blob, b"not an artifact").unwrap();
     assert_eq!(run_task(&shim, &ctd, image, "damaged", &["/app.wasm"], wasmtime), "hello from wasm\n");
     assert_eq!(shim.count("is corrupt"), 1, "{}", std::fs::read_to_string(&shim.log).unwrap());
-    assert_eq!(shim.count("precompile cache miss"), 3);
+    assert_eq!(shim.count("precompile cache miss"), 4);
     assert_eq!(sha256(&blob), artifact, "the recompiled artifact replaced the corrupt blob");
     assert_eq!(run_task(&shim, &ctd, image, "after-damage", &["/app.wasm"], wasmtime), "hello from wasm\n");
-    assert_eq!(shim.count("precompile cache hit"), 2);
+    assert_eq!(shim.count("precompile cache hit"), 3);
 
     // Concurrent first starts of another module: one compile, the others find it.
     let args = corpus("args");
@@ -267,7 +280,7 @@ fn wasm_layer_images_and_their_precompile_cache() {
         .flat_map(|layer| grpc.artifacts(layer))
         .map(|(_, artifact)| artifact)
         .collect();
-    assert_eq!(all.len(), 4);
+    assert_eq!(all.len(), 5);
     for name in [image, "docker.io/library/wasm-args:1", component_image, broken] {
         let ran = ctd.ctr(&["images", "rm", "--sync", name]);
         assert_eq!(ran.code, Some(0), "{}", ran.stderr);
