@@ -6,7 +6,9 @@
 //! are printed, never asserted on; ignored in a plain `cargo test`.
 //!
 //! `BENCH_RUNS` (default 10) warm runs per figure; `BENCH_MODULE_KIB` (default
-//! `100,1024,10240`) the sizes of the generated modules, besides the corpus's `hello`.
+//! `100,1024,10240`) the sizes of the generated modules, besides the corpus's `hello`;
+//! `BENCH_WASM` a program of your own to add (a `.wasm` file), run with the arguments in
+//! `BENCH_WASM_ARGS` (split on spaces).
 
 mod support;
 
@@ -55,8 +57,8 @@ fn generated_module(dir: &Path, kib: usize) -> PathBuf {
     path
 }
 
-fn import(ctd: &Containerd, name: &str, host: PathBuf, entry: &'static str) {
-    let spec = ImageSpec { name, files: vec![(host, entry)], symlinks: vec![], entrypoint: vec![entry] };
+fn import(ctd: &Containerd, name: &str, host: PathBuf, entrypoint: Vec<&str>) {
+    let spec = ImageSpec { name, files: vec![(host, entrypoint[0])], symlinks: vec![], entrypoint };
     ctd.import(&build_image(&spec, ctd.node.root()));
 }
 
@@ -92,22 +94,28 @@ fn start_times_with_the_precompile_cache() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim()
     );
-    import(&ctd, "docker.io/library/bench-busybox:1", PathBuf::from("/bin/busybox"), "/bin/true");
+    import(&ctd, "docker.io/library/bench-busybox:1", PathBuf::from("/bin/busybox"), vec!["/bin/true"]);
     let runc = median(&ctd, "io.containerd.runc.v2", "docker.io/library/bench-busybox:1", "runc", runs);
     println!("{:<44} {:>9.1} ms", "runc shim, busybox true (reference)", ms(runc));
 
-    let mut modules = vec![("hello".to_string(), corpus("hello"))];
+    let mut modules = vec![("hello".to_string(), corpus("hello"), Vec::new())];
     for kib in env_list("BENCH_MODULE_KIB", "100,1024,10240") {
-        modules.push((format!("generated {kib} KiB"), generated_module(&work, kib)));
+        modules.push((format!("generated {kib} KiB"), generated_module(&work, kib), Vec::new()));
+    }
+    let own_args = std::env::var("BENCH_WASM_ARGS").unwrap_or_default();
+    if let Some(own) = std::env::var_os("BENCH_WASM") {
+        let own = PathBuf::from(own);
+        let label = own.file_name().unwrap().to_string_lossy().into_owned();
+        modules.push((label, own, own_args.split_whitespace().collect()));
     }
     println!(
         "{:<24} {:>10} {:>12} {:>12} {:>12} {:>10}",
         "module (wasmtime)", "size", "cold", "warm", "no cache", "cold/warm"
     );
     let mut phases = Vec::new();
-    for (n, (label, path)) in modules.iter().enumerate() {
+    for (n, (label, path, args)) in modules.iter().enumerate() {
         let image = format!("docker.io/library/bench-module-{n}:1");
-        import(&ctd, &image, path.clone(), "/app.wasm");
+        import(&ctd, &image, path.clone(), [&["/app.wasm"][..], args].concat());
         let cold = start(&ctd, "io.containerd.wasm.v1", &image, &format!("cold-{n}"));
         let warm = median(&ctd, "io.containerd.wasm.v1", &image, &format!("warm-{n}"), runs);
         ctd.node.write_config(&format!("{CONFIG}precompile_cache = false\n"));
