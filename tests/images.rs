@@ -23,7 +23,7 @@ use containerd_client::services::v1::{Container, CreateContainerRequest, InfoReq
 use containerd_client::tonic::Request;
 use support::containerd::{Containerd, ImageSpec, build_image, build_wasm_layer_image, options_with_body};
 use support::stress::task_api::TaskApi;
-use support::{corpus, corpus_text, path_str};
+use support::{corpus, corpus_text, generated_module, path_str};
 
 const BOUND: Duration = Duration::from_secs(60);
 const LABEL_PREFIX: &str = "containerd.io/gc.ref.content.wasm-precompiled.";
@@ -330,4 +330,43 @@ fn plain_images_use_the_cache_and_it_can_be_turned_off() {
     let ran = ctd.ctr(&["images", "rm", "--sync", name]);
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert!(grpc.labels(&artifacts[0].1).is_none(), "the artifact outlived its image");
+}
+
+/// A compile that takes longer than the create can wait goes on in the background: the
+/// container runs (compiling at start), and the next start finds the artifact.
+#[test]
+fn a_compile_longer_than_its_create_goes_on_for_the_next_start() {
+    let ctd = Containerd::start("images-slow", "default_engine = \"wasmtime\"\n");
+    let grpc = Grpc::new(&ctd);
+    // About 3 s to compile here; the create below leaves the compile 1 s.
+    let module = generated_module(ctd.node.root(), 4096);
+    let digest = sha256(&module);
+    let image = "docker.io/library/wasm-big:1";
+    import_wasm_image(&ctd, image, module);
+    let server_dir = bundle(&ctd, "server", &["/app.wasm"]).0;
+    let shim = Shim::start(&ctd, &server_dir, "server");
+    let wasmtime = "engine = 'wasmtime'\n";
+
+    let (dir, spec) = bundle(&ctd, "slow", &["/app.wasm"]);
+    grpc.create_container("slow", image, &spec);
+    // A 7 s deadline: 1 s for the answer, 5 s kept for the container's creation.
+    shim.ok("slow", shim.api.create(&create_request(&dir, "slow", wasmtime), Duration::from_secs(7)));
+    shim.ok("slow", shim.api.start("slow", BOUND));
+    assert_eq!(shim.ok("slow", shim.api.wait("slow", BOUND)).exit_status, 0);
+    shim.ok("slow", shim.api.delete("slow", BOUND));
+    assert_eq!(shim.count("goes on in the background"), 1);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while grpc.artifacts(&digest).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no artifact stored: {}",
+            std::fs::read_to_string(&shim.log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(run_task(&shim, &ctd, image, "next", &["/app.wasm"], wasmtime), "");
+    assert_eq!(shim.count("precompile cache hit"), 1);
+    assert_eq!(shim.count("precompile cache miss: compiled and stored"), 1);
+    let _ = shim.api.shutdown(BOUND);
 }

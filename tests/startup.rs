@@ -12,11 +12,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::containerd::{Containerd, ImageSpec, build_image};
-use support::corpus;
+use support::{corpus, generated_module};
 
 const CONFIG: &str = "default_engine = \"wasmtime\"\n";
 
@@ -26,35 +26,6 @@ fn env_list(name: &str, default: &str) -> Vec<usize> {
         .split(',')
         .filter_map(|n| n.trim().parse().ok())
         .collect()
-}
-
-/// A module of about `kib` KiB that does real work when run: `functions` functions of
-/// integer arithmetic, each called once from `_start`, which prints nothing and exits 0.
-fn generated_module(dir: &Path, kib: usize) -> PathBuf {
-    // Each function below is about 640 bytes of code.
-    let functions = (kib * 1024 / 640).max(1);
-    let mut wat = String::from("(module\n");
-    for f in 0..functions {
-        wat.push_str(&format!(
-            "(func $f{f} (param $x i32) (result i32) (local $a i32) (local.set $a (local.get $x))\n"
-        ));
-        for i in 0..40 {
-            wat.push_str(&format!(
-                "(local.set $a (i32.xor (i32.mul (local.get $a) (i32.const {})) (i32.add (local.get $a) (i32.const {}))))\n",
-                2 * (f + i) + 1,
-                f * 40 + i
-            ));
-        }
-        wat.push_str("(local.get $a))\n");
-    }
-    wat.push_str("(func (export \"_start\") (local $s i32)\n");
-    for f in 0..functions {
-        wat.push_str(&format!("(local.set $s (call $f{f} (local.get $s)))\n"));
-    }
-    wat.push_str(")\n(memory (export \"memory\") 1))\n");
-    let path = dir.join(format!("gen-{kib}k.wasm"));
-    std::fs::write(&path, wat::parse_str(&wat).unwrap()).unwrap();
-    path
 }
 
 fn import(ctd: &Containerd, name: &str, host: PathBuf, entrypoint: Vec<&str>) {

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use shim_wasm_abi::host::LoadedPlugin;
 
-use super::client::{Check, ClientError, hex};
+use super::client::{Check, Client, ClientError, hex};
 use super::{ContainerImage, memory_file, read_whole};
 
 /// Labels naming an artifact start with this: a garbage-collection reference.
@@ -38,6 +38,8 @@ const BLAKE3_LABEL: &str = "containerd-shim-wasm.io/blake3";
 const LOCK_DIR: &str = "/run/containerd-shim-wasm/precompiling";
 /// Bound for computing the cache key (creating an engine).
 const KEY_BOUND: Duration = Duration::from_secs(10);
+/// A compile that outlives its create ends after this long.
+const BACKGROUND_BOUND: Duration = Duration::from_secs(600);
 /// Left to create the container after compiling, of the worker's time.
 const CREATE_MARGIN: Duration = Duration::from_secs(5);
 /// The largest artifact read back (a compiled 69 MB program is a few hundred MiB).
@@ -61,7 +63,7 @@ pub struct Module<'a> {
 /// one warning) when there is none to be had.
 pub fn artifact(image: &ContainerImage, module: &Module<'_>, deadline: Instant) -> Option<File> {
     match find_or_compile(image, module, deadline) {
-        Ok(artifact) => Some(artifact),
+        Ok(artifact) => artifact,
         Err(e) => {
             tracing::warn!(
                 id = module.id,
@@ -74,8 +76,13 @@ pub fn artifact(image: &ContainerImage, module: &Module<'_>, deadline: Instant) 
     }
 }
 
-fn find_or_compile(image: &ContainerImage, module: &Module<'_>, deadline: Instant) -> Result<File, String> {
-    let key = in_child(KEY_BOUND.min(deadline.saturating_duration_since(Instant::now())), || {
+fn find_or_compile(
+    image: &ContainerImage,
+    module: &Module<'_>,
+    deadline: Instant,
+) -> Result<Option<File>, String> {
+    let key_bound = KEY_BOUND.min(deadline.saturating_duration_since(Instant::now()));
+    let key = in_child(key_bound, Overrun::Kill, || {
         let engine = module.plugin.new_engine(module.settings).map_err(|e| e.to_string())?;
         engine.cache_key().map(String::into_bytes).map_err(|e| e.to_string())
     })
@@ -85,32 +92,64 @@ fn find_or_compile(image: &ContainerImage, module: &Module<'_>, deadline: Instan
     let label = label_for(&key, &module.digest);
     let first = lookup(image, module, &label);
     if let Found::Artifact(found) = first {
-        return Ok(found);
+        return Ok(Some(found));
     }
-    let _lock = CompileLock::acquire(&label, deadline)?;
+    let lock = CompileLock::acquire(&label, deadline)?;
     // Another worker may have compiled it while this one waited.
     if let Found::Nothing = first
         && let Found::Artifact(found) = lookup(image, module, &label)
     {
-        return Ok(found);
+        return Ok(Some(found));
     }
+    // The child compiles, stores and removes the lock file; if it takes longer than this
+    // create can wait, it goes on alone and the next start finds the artifact.
+    let bound = deadline.saturating_duration_since(Instant::now()).saturating_sub(CREATE_MARGIN);
+    let (address, namespace) = image.client.address();
+    let compiled = in_child(bound, Overrun::Background, || {
+        let stored = compile_and_store(module, &key, &label, address, namespace);
+        let _ = std::fs::remove_file(&lock.path);
+        stored
+    });
+    match compiled {
+        Ok(artifact) => Ok(Some(artifact)),
+        Err(ChildError::Background) => {
+            tracing::info!(
+                id = module.id,
+                engine = module.engine,
+                module = %module.digest,
+                "precompile cache miss: compiling takes longer than {} s; it goes on in the background for the \
+                 next start, and this container compiles the module when it starts",
+                bound.as_secs()
+            );
+            Ok(None)
+        }
+        Err(e) => Err(format!("cannot compile the module: {e}")),
+    }
+}
+
+/// In the compiling child: compiles, and stores the artifact over a connection of its own
+/// (the worker's is not this process's to use).
+fn compile_and_store(
+    module: &Module<'_>,
+    key: &str,
+    label: &str,
+    address: &str,
+    namespace: &str,
+) -> Result<Vec<u8>, String> {
     let began = Instant::now();
-    let bound = deadline.saturating_duration_since(began).saturating_sub(CREATE_MARGIN);
-    let artifact = in_child(bound, || {
-        let engine = module.plugin.new_engine(module.settings).map_err(|e| e.to_string())?;
-        engine.precompile(module.bytes).map_err(|e| e.to_string())
-    })
-    .map_err(|e| format!("cannot compile the module: {e}"))?;
+    let engine = module.plugin.new_engine(module.settings).map_err(|e| e.to_string())?;
+    let bytes = engine.precompile(module.bytes).map_err(|e| e.to_string())?;
     let compiled_in = began.elapsed();
-    let bytes = read_whole(&artifact).map_err(|e| e.to_string())?;
     let labels = HashMap::from([
-        ("containerd-shim-wasm.io/cache-key".to_string(), key),
+        ("containerd-shim-wasm.io/cache-key".to_string(), key.to_string()),
         ("containerd-shim-wasm.io/module".to_string(), module.digest.clone()),
         (BLAKE3_LABEL.to_string(), blake3::hash(&bytes).to_hex().to_string()),
     ]);
-    let client = &image.client;
+    let client = Client::connect(address, namespace).map_err(|e| e.to_string())?;
     let (digest, lease) = client.write(&bytes, labels).map_err(|e| e.to_string())?;
-    client.add_labels(module.source, HashMap::from([(label, digest.clone())])).map_err(|e| e.to_string())?;
+    client
+        .add_labels(module.source, HashMap::from([(label.to_string(), digest.clone())]))
+        .map_err(|e| e.to_string())?;
     lease.release();
     tracing::info!(
         id = module.id,
@@ -121,7 +160,7 @@ fn find_or_compile(image: &ContainerImage, module: &Module<'_>, deadline: Instan
         bytes = bytes.len(),
         "precompile cache miss: compiled and stored"
     );
-    Ok(artifact)
+    Ok(bytes)
 }
 
 /// The label for an artifact of `module_digest` built with `cache_key`.
@@ -190,7 +229,8 @@ fn lookup(image: &ContainerImage, module: &Module<'_>, label: &str) -> Found {
     }
 }
 
-/// One compile per key at a time on this node: a lock file, removed by its holder.
+/// One compile per key at a time on this node: a lock file, held (and then removed) by
+/// the compiling child, which may outlive the worker.
 struct CompileLock {
     path: PathBuf,
     _file: File,
@@ -223,26 +263,58 @@ impl CompileLock {
     }
 }
 
-impl Drop for CompileLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 fn same_file(meta: &std::fs::Metadata, file: &File) -> bool {
     use std::os::unix::fs::MetadataExt;
     file.metadata().is_ok_and(|open| open.ino() == meta.ino() && open.dev() == meta.dev())
 }
 
+/// What becomes of a child that outlives its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overrun {
+    Kill,
+    /// It runs in a process group of its own, so the worker's deadline does not end it,
+    /// for at most [`BACKGROUND_BOUND`]; the worker stops waiting for it.
+    Background,
+}
+
+#[derive(Debug)]
+enum ChildError {
+    Failed(String),
+    /// Still running, on its own ([`Overrun::Background`]).
+    Background,
+}
+
+impl std::fmt::Display for ChildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Failed(reason) => f.write_str(reason),
+            Self::Background => f.write_str("still running in the background"),
+        }
+    }
+}
+
 /// Runs `work` in a child forked from this single-threaded worker and returns what it
 /// produced, in a memory file. Threads the engine starts die with the child.
-fn in_child(bound: Duration, work: impl FnOnce() -> Result<Vec<u8>, String>) -> Result<File, String> {
-    let mut out = memory_file("wasm-engine-output").map_err(|e| e.to_string())?;
-    let (read_end, write_end) = pipe().map_err(|e| e.to_string())?;
+fn in_child(
+    bound: Duration,
+    overrun: Overrun,
+    work: impl FnOnce() -> Result<Vec<u8>, String>,
+) -> Result<File, ChildError> {
+    let failed = |e: std::io::Error| ChildError::Failed(e.to_string());
+    let mut out = memory_file("wasm-engine-output").map_err(failed)?;
+    let (read_end, write_end) = pipe().map_err(failed)?;
     // SAFETY: the worker is single-threaded; the child only runs `work`, writes, and _exits.
     match unsafe { libc::fork() } {
-        -1 => Err(format!("cannot fork: {}", std::io::Error::last_os_error())),
+        -1 => Err(failed(std::io::Error::last_os_error())),
         0 => {
+            if overrun == Overrun::Background {
+                // SAFETY: a process group of its own, and an alarm whose handler (the
+                // worker's) kills that group.
+                unsafe {
+                    libc::setpgid(0, 0);
+                    libc::alarm(BACKGROUND_BOUND.as_secs() as u32);
+                }
+            }
             drop(read_end);
             let mut message = File::from(write_end);
             let status = match work().and_then(|bytes| out.write_all(&bytes).map_err(|e| e.to_string())) {
@@ -257,21 +329,30 @@ fn in_child(bound: Duration, work: impl FnOnce() -> Result<Vec<u8>, String>) -> 
         }
         pid => {
             drop(write_end);
-            let status = wait_bounded(pid, bound);
+            let Some(status) = wait_bounded(pid, bound, overrun == Overrun::Kill) else {
+                return Err(match overrun {
+                    Overrun::Kill => {
+                        ChildError::Failed(format!("the engine took longer than {} s", bound.as_secs()))
+                    }
+                    Overrun::Background => ChildError::Background,
+                });
+            };
             let mut message = String::new();
             let _ = File::from(read_end).read_to_string(&mut message);
             match status {
-                Some(0) => Ok(out),
-                Some(_) if !message.is_empty() => Err(message),
-                Some(status) => Err(format!("the engine's process ended with wait status {status}")),
-                None => Err(format!("the engine took longer than {} s", bound.as_secs())),
+                0 => Ok(out),
+                _ if !message.is_empty() => Err(ChildError::Failed(message)),
+                status => {
+                    Err(ChildError::Failed(format!("the engine's process ended with wait status {status}")))
+                }
             }
         }
     }
 }
 
-/// Waits for child `pid` at most `bound`; kills it after. `None` when it was killed.
-fn wait_bounded(pid: libc::pid_t, bound: Duration) -> Option<i32> {
+/// Waits for child `pid` at most `bound`, then kills it if `kill`. `None` when it did
+/// not end in time.
+fn wait_bounded(pid: libc::pid_t, bound: Duration, kill: bool) -> Option<i32> {
     let end = Instant::now() + bound;
     loop {
         let mut status = 0;
@@ -281,10 +362,12 @@ fn wait_bounded(pid: libc::pid_t, bound: Duration) -> Option<i32> {
             return Some(status);
         }
         if reaped < 0 || Instant::now() >= end {
-            // SAFETY: kills and reaps this process's own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
+            if kill {
+                // SAFETY: kills and reaps this process's own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
             }
             return None;
         }
@@ -317,13 +400,26 @@ mod tests {
 
     #[test]
     fn a_child_answers_or_is_bounded() {
-        let out = in_child(Duration::from_secs(5), || Ok(b"key".to_vec())).unwrap();
+        let out = in_child(Duration::from_secs(5), Overrun::Kill, || Ok(b"key".to_vec())).unwrap();
         assert_eq!(read_whole(&out).unwrap(), b"key");
-        assert_eq!(in_child(Duration::from_secs(5), || Err("no engine".into())).unwrap_err(), "no engine");
-        let slow = in_child(Duration::from_millis(200), || {
+        let failed = in_child(Duration::from_secs(5), Overrun::Kill, || Err("no engine".into()));
+        assert_eq!(failed.unwrap_err().to_string(), "no engine");
+        let slow = in_child(Duration::from_millis(200), Overrun::Kill, || {
             std::thread::sleep(Duration::from_secs(10));
             Ok(Vec::new())
         });
-        assert!(slow.unwrap_err().contains("longer than"));
+        assert!(slow.unwrap_err().to_string().contains("longer than"));
+        // A background child goes on after the caller stops waiting, and finishes.
+        let (read_end, write_end) = pipe().unwrap();
+        let mut done = File::from(write_end);
+        let background = in_child(Duration::from_millis(100), Overrun::Background, move || {
+            std::thread::sleep(Duration::from_millis(500));
+            done.write_all(b"done").map_err(|e| e.to_string())?;
+            Ok(Vec::new())
+        });
+        assert!(matches!(background, Err(ChildError::Background)));
+        let mut said = String::new();
+        File::from(read_end).read_to_string(&mut said).unwrap();
+        assert_eq!(said, "done");
     }
 }

@@ -76,6 +76,7 @@ impl ClientError {
 pub struct Client {
     runtime: tokio::runtime::Runtime,
     channel: Channel,
+    address: String,
     namespace: String,
 }
 
@@ -95,7 +96,12 @@ impl Client {
             .block_on(async { tokio::time::timeout(CALL_BOUND, containerd_client::connect(address)).await })
             .map_err(|_| connect_error("timed out".into()))?
             .map_err(|e| connect_error(e.to_string()))?;
-        Ok(Self { runtime, channel, namespace: namespace.to_string() })
+        Ok(Self { runtime, channel, address: address.to_string(), namespace: namespace.to_string() })
+    }
+
+    /// The socket and namespace this client talks to (for a forked process's own).
+    pub fn address(&self) -> (&str, &str) {
+        (&self.address, &self.namespace)
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
