@@ -248,6 +248,11 @@ fn wasm_layer_images_and_their_precompile_cache() {
         .count();
     assert_eq!(misses, 1, "concurrent first starts compiled once");
     assert_eq!(grpc.artifacts(&args_digest).len(), 1);
+    // Neither the compiling child nor the starts that waited for it leave a lock file.
+    for (label, _) in grpc.artifacts(&args_digest).into_iter().chain(grpc.artifacts(&hello_digest)) {
+        let lock = Path::new("/run/containerd-shim-wasm/precompiling").join(&label[LABEL_PREFIX.len()..]);
+        assert!(!lock.exists(), "{} left behind", lock.display());
+    }
 
     // A component in a component layer runs, and is cached like a module.
     let component = corpus("component");

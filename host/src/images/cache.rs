@@ -110,6 +110,7 @@ fn find_or_compile(
         let _ = std::fs::remove_file(&lock.path);
         stored
     });
+    lock.hand_over();
     match compiled {
         Ok(artifact) => Ok(Some(artifact)),
         Err(ChildError::Background) => {
@@ -229,11 +230,12 @@ fn lookup(image: &ContainerImage, module: &Module<'_>, label: &str) -> Found {
     }
 }
 
-/// One compile per key at a time on this node: a lock file, held (and then removed) by
-/// the compiling child, which may outlive the worker.
+/// One compile per key at a time on this node: a lock file, removed by its holder — the
+/// worker, or once handed over, the compiling child (which may outlive the worker).
 struct CompileLock {
     path: PathBuf,
     _file: File,
+    handed_over: bool,
 }
 
 impl CompileLock {
@@ -251,7 +253,7 @@ impl CompileLock {
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
                 // The holder before may have removed the file after this one opened it.
                 if std::fs::metadata(&path).is_ok_and(|m| same_file(&m, &file)) {
-                    return Ok(Self { path, _file: file });
+                    return Ok(Self { path, _file: file, handed_over: false });
                 }
                 continue;
             }
@@ -259,6 +261,21 @@ impl CompileLock {
                 return Err("another create has been compiling the same module for too long".into());
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl CompileLock {
+    /// The compiling child holds the lock now and removes the file.
+    fn hand_over(mut self) {
+        self.handed_over = true;
+    }
+}
+
+impl Drop for CompileLock {
+    fn drop(&mut self) {
+        if !self.handed_over {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
