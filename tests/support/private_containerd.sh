@@ -47,6 +47,12 @@ private_containerd_stop() {
     for id in $(pctr containers ls -q 2>/dev/null); do pctr containers rm "$id" >/dev/null 2>&1 || true; done
     if [ -n "${pc_pid:-}" ]; then kill "$pc_pid" 2>/dev/null && wait "$pc_pid" 2>/dev/null || true; fi
     grep -o " $pc_work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    # The shim keeps a state directory per containerd and namespace; it is empty once the
+    # containers are gone, and the server leaves it (another server may be creating in it).
+    local state
+    for state in /run/containerd-shim-wasm/*/"$PCTR_NS"; do
+        rmdir "$state" "$(dirname "$state")" 2>/dev/null || true
+    done
     rm -rf "$pc_work"
     pc_work=
 }
