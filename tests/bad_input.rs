@@ -4,6 +4,7 @@
 mod support;
 
 use serde_json::json;
+use support::containerd::options_with_path;
 use support::stress::bundle::Workload;
 use support::stress::shim::{Runtime, ShimServer};
 
@@ -77,22 +78,6 @@ fn a_plugin_that_hangs_while_loading() {
     assert!(launchers.is_empty(), "a launcher stuck in the plugin is left: {launchers:?}");
     assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
     shim.shutdown().unwrap();
-}
-
-/// runtimeoptions.v1.Options { type_url = 1, config_path = 2 }, encoded by hand.
-fn options_with_path(
-    path: &std::path::Path,
-) -> containerd_shim::protos::protobuf::well_known_types::any::Any {
-    let mut value = Vec::new();
-    for (field, text) in [(1u8, "runtimeoptions.v1.Options".to_string()), (2u8, path.display().to_string())] {
-        value.push((field << 3) | 2);
-        value.push(text.len() as u8);
-        value.extend_from_slice(text.as_bytes());
-    }
-    let mut any = containerd_shim::protos::protobuf::well_known_types::any::Any::new();
-    any.type_url = "runtimeoptions.v1.Options".into();
-    any.value = value;
-    any
 }
 
 /// A `ConfigPath` that is a FIFO (reading it would wait for a writer forever) or a device

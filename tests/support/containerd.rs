@@ -170,8 +170,17 @@ impl Drop for Containerd {
 /// runtimeoptions.v1.Options { type_url = 1, config_body = 3 }, encoded by hand: the
 /// options containerd 1.7+ send (1.6 never sends `ConfigBody`).
 pub fn options_with_body(body: &str) -> containerd_shim::protos::protobuf::well_known_types::any::Any {
+    runtime_options(3, body)
+}
+
+/// runtimeoptions.v1.Options { type_url = 1, config_path = 2 }: what containerd 1.6 sends.
+pub fn options_with_path(path: &Path) -> containerd_shim::protos::protobuf::well_known_types::any::Any {
+    runtime_options(2, &path.display().to_string())
+}
+
+fn runtime_options(field: u8, text: &str) -> containerd_shim::protos::protobuf::well_known_types::any::Any {
     let mut value = Vec::new();
-    for (field, text) in [(1u8, "runtimeoptions.v1.Options"), (3u8, body)] {
+    for (field, text) in [(1u8, "runtimeoptions.v1.Options"), (field, text)] {
         value.push((field << 3) | 2);
         value.push(text.len() as u8);
         value.extend_from_slice(text.as_bytes());

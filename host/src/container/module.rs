@@ -17,7 +17,8 @@ use shim_wasm_abi::host::LoadedPlugin;
 use shim_wasm_abi::{Capabilities, ModuleKind};
 
 use super::create::EngineChoice;
-use crate::images::{ContainerImage, Containerd, cache, manifest, read_whole};
+use crate::images::cache::ModuleBytes;
+use crate::images::{ContainerImage, Containerd, cache, manifest};
 
 /// The module's bytes as the init process finds them.
 #[derive(Debug, Clone)]
@@ -102,21 +103,22 @@ impl<'a> ImageLookup<'a> {
                 return None;
             }
         };
+        let loaded;
         let (bytes, digest, label_on) = match source {
             WasmSource::File(path) => {
-                let bytes = std::fs::read(root.join(path.strip_prefix("/").unwrap_or(path))).ok()?;
+                loaded = std::fs::read(root.join(path.strip_prefix("/").unwrap_or(path))).ok()?;
                 // BLAKE3: several times faster than SHA-256 on a large module.
-                let digest = format!("blake3:{}", blake3::hash(&bytes).to_hex());
-                (bytes, digest, image.target.digest.clone())
+                let digest = format!("blake3:{}", blake3::hash(&loaded).to_hex());
+                (ModuleBytes::Loaded(&loaded), digest, image.target.digest.clone())
             }
-            WasmSource::Layer { digest, file } => (read_whole(file).ok()?, digest.clone(), digest.clone()),
+            WasmSource::Layer { digest, file } => (ModuleBytes::InFile(file), digest.clone(), digest.clone()),
         };
         let module = cache::Module {
             id,
             engine: &engine.name,
             settings: &engine.settings,
             plugin,
-            bytes: &bytes,
+            bytes,
             digest,
             source: &label_on,
         };

@@ -52,11 +52,18 @@ pub struct Module<'a> {
     pub engine: &'a str,
     pub settings: &'a str,
     pub plugin: &'a LoadedPlugin,
-    pub bytes: &'a [u8],
+    pub bytes: ModuleBytes<'a>,
     /// `sha256:<hex>` (a layer's digest) or `blake3:<hex>` of `bytes`.
     pub digest: String,
     /// The blob that carries the label: the wasm layer or the image's target.
     pub source: &'a str,
+}
+
+/// The module's bytes: in memory, or in a wasm layer's memory file, read only if the
+/// module must be compiled (a hit never reads it).
+pub enum ModuleBytes<'a> {
+    Loaded(&'a [u8]),
+    InFile(&'a File),
 }
 
 /// The artifact of `module`, from the cache or compiled now and stored; `None` (after
@@ -139,7 +146,11 @@ fn compile_and_store(
 ) -> Result<Vec<u8>, String> {
     let began = Instant::now();
     let engine = module.plugin.new_engine(module.settings).map_err(|e| e.to_string())?;
-    let bytes = engine.precompile(module.bytes).map_err(|e| e.to_string())?;
+    let bytes = match module.bytes {
+        ModuleBytes::Loaded(bytes) => engine.precompile(bytes),
+        ModuleBytes::InFile(file) => engine.precompile(&read_whole(file).map_err(|e| e.to_string())?),
+    }
+    .map_err(|e| e.to_string())?;
     let compiled_in = began.elapsed();
     let labels = HashMap::from([
         ("containerd-shim-wasm.io/cache-key".to_string(), key.to_string()),
