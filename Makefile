@@ -84,7 +84,7 @@ lint:
 	$(CARGO) clippy --workspace $(LINT_EXCLUDE) --all-targets -- -D warnings
 
 # Start times through containerd with the precompile cache (cold, warm, off): BENCH_RUNS
-# (10), BENCH_MODULE_KIB (100,1024,10240); see docs/performance.md.
+# (10), BENCH_MODULE_KIB (100,1024,51200); see docs/performance.md.
 bench: build plugins fixtures
 	bash tests/bench/plugin_path.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release
 	$(CARGO) test --release -p containerd-shim-wasm --test startup -- --ignored --nocapture

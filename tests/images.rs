@@ -171,6 +171,24 @@ fn import_wasm_image(ctd: &Containerd, name: &str, module: PathBuf) {
     assert_eq!(ran.code, Some(0), "import: {}", ran.stderr);
 }
 
+/// The shim's record on an artifact's blob file that it was hashed and matched.
+fn verified_attribute(blob: &Path) -> std::io::Result<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(blob.as_os_str().as_bytes()).unwrap();
+    let mut value = vec![0u8; 256];
+    // SAFETY: reads at most value.len() bytes into a buffer this function owns.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"trusted.containerd-shim-wasm.verified".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    let n = usize::try_from(n).map_err(|_| std::io::Error::last_os_error())?;
+    Ok(String::from_utf8_lossy(&value[..n]).into_owned())
+}
+
 #[test]
 fn wasm_layer_images_and_their_precompile_cache() {
     let ctd = Containerd::start("images-layers", "default_engine = \"wasmtime\"\n");
@@ -193,10 +211,22 @@ fn wasm_layer_images_and_their_precompile_cache() {
     let artifact_labels = grpc.labels(&artifact).expect("the artifact is in the content store");
     assert_eq!(artifact_labels["containerd-shim-wasm.io/module"], hello_digest);
 
-    // Second start: a hit, nothing compiled.
+    // Second start: a hit, nothing compiled; the artifact's blob file was hashed, and
+    // says so in an attribute, so that the next hit need not hash it again.
     assert_eq!(run_task(&shim, &ctd, image, "second", &["/app.wasm"], wasmtime), "hello from wasm\n");
     assert_eq!(shim.count("precompile cache hit"), 1);
     assert_eq!(shim.count("precompile cache miss"), 1);
+    let blob =
+        ctd.node.root().join("root/io.containerd.content.v1.content/blobs/sha256").join(&artifact[7..]);
+    match verified_attribute(&blob) {
+        Ok(record) => {
+            assert!(record.contains(&artifact_labels["containerd-shim-wasm.io/blake3"]), "{record}")
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            eprintln!("SKIPPED: the hashed-once attribute: {} has no trusted attributes", blob.display())
+        }
+        Err(e) => panic!("no record that {} was hashed: {e}", blob.display()),
+    }
 
     // Another engine that precompiles (Wasmer), another key: a miss, then a hit.
     let wasmer = "engine = 'wasmer'\n";
@@ -217,10 +247,12 @@ fn wasm_layer_images_and_their_precompile_cache() {
     assert_eq!(shim.count("precompile cache miss"), 3);
     assert_eq!(grpc.artifacts(&hello_digest).len(), 3);
 
-    // A corrupt artifact: one warning, a recompile, and the container runs.
-    let blob =
-        ctd.node.root().join("root/io.containerd.content.v1.content/blobs/sha256").join(&artifact[7..]);
-    std::fs::write(&blob, b"not an artifact").unwrap();
+    // A corrupt artifact (same size, the attribute that says it was hashed still on it):
+    // one warning, a recompile, and the container runs.
+    let mut damaged = std::fs::read(&blob).unwrap();
+    let middle = damaged.len() / 2;
+    damaged[middle..middle + 16].copy_from_slice(b"not an artifact!");
+    std::fs::write(&blob, damaged).unwrap();
     assert_eq!(run_task(&shim, &ctd, image, "damaged", &["/app.wasm"], wasmtime), "hello from wasm\n");
     assert_eq!(shim.count("is corrupt"), 1, "{}", std::fs::read_to_string(&shim.log).unwrap());
     assert_eq!(shim.count("precompile cache miss"), 4);

@@ -6,7 +6,7 @@
 //! are printed, never asserted on; ignored in a plain `cargo test`.
 //!
 //! `BENCH_RUNS` (default 10) warm runs per figure; `BENCH_MODULE_KIB` (default
-//! `100,1024,10240`) the sizes of the generated modules, besides the corpus's `hello`;
+//! `100,1024,51200`) the sizes of the generated modules, besides the corpus's `hello`;
 //! `BENCH_WASM` a program of your own to add (a `.wasm` file), run with the arguments in
 //! `BENCH_WASM_ARGS` (split on spaces).
 
@@ -70,7 +70,7 @@ fn start_times_with_the_precompile_cache() {
     println!("{:<44} {:>9.1} ms", "runc shim, busybox true (reference)", ms(runc));
 
     let mut modules = vec![("hello".to_string(), corpus("hello"), Vec::new())];
-    for kib in env_list("BENCH_MODULE_KIB", "100,1024,10240") {
+    for kib in env_list("BENCH_MODULE_KIB", "100,1024,51200") {
         modules.push((format!("generated {kib} KiB"), generated_module(&work, kib), Vec::new()));
     }
     let own_args = std::env::var("BENCH_WASM_ARGS").unwrap_or_default();
@@ -84,6 +84,7 @@ fn start_times_with_the_precompile_cache() {
         "module (wasmtime)", "size", "cold", "warm", "no cache", "cold/warm"
     );
     let mut phases = Vec::new();
+    let mut warm_by_size = Vec::new();
     for (n, (label, path, args)) in modules.iter().enumerate() {
         let image = format!("docker.io/library/bench-module-{n}:1");
         import(&ctd, &image, path.clone(), [&["/app.wasm"][..], args].concat());
@@ -93,6 +94,7 @@ fn start_times_with_the_precompile_cache() {
         let uncached = median(&ctd, "io.containerd.wasm.v1", &image, &format!("off-{n}"), runs.min(3));
         ctd.node.write_config(CONFIG);
         let size = std::fs::metadata(path).unwrap().len();
+        warm_by_size.push((size, warm));
         phases.push((label.clone(), warm_phases(&ctd.log(), &format!("warm-{n}-{}", runs - 1))));
         println!(
             "{label:<24} {:>7} KiB {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1}×",
@@ -101,6 +103,19 @@ fn start_times_with_the_precompile_cache() {
             ms(warm),
             ms(uncached),
             ms(cold) / ms(warm)
+        );
+    }
+    // The largest module against the smallest of the generated ones (not `hello`).
+    warm_by_size.sort();
+    if let (Some((small, small_warm)), Some((large, large_warm))) =
+        (warm_by_size.iter().find(|(size, _)| *size >= 64 << 10), warm_by_size.last())
+        && large > small
+    {
+        println!(
+            "warm start, {} KiB module / {} KiB module: {:.2}×",
+            large / 1024,
+            small / 1024,
+            ms(*large_warm) / ms(*small_warm)
         );
     }
     println!("where the last warm start's time goes (shim log timestamps):");

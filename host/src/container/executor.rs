@@ -173,8 +173,10 @@ fn run_wasm(
         })
     };
     if let Some(artifact) = artifact {
-        let bytes = read_whole(artifact)
-            .map_err(|e| Failure::from(format!("cannot read the precompiled artifact: {e}")))?;
+        // SAFETY: the artifact is a memory file of this container's or a blob of
+        // containerd's content store, which is never changed once written.
+        let bytes = unsafe { memmap2::Mmap::map(artifact) }
+            .map_err(|e| Failure::from(format!("cannot map the precompiled artifact: {e}")))?;
         match run(&bytes)? {
             // The engine refused the artifact before running anything: compile the module.
             Err(e) if matches!(e.status, Status::ArtifactMismatch | Status::InvalidModule) => {

@@ -4,8 +4,8 @@
 //! ([`super::entrypoint`]) or, when the image has no such file but has wasm layers
 //! (runwasi's image format), the wasm layer read from containerd's content store. For an
 //! engine that can precompile, the precompile cache ([`crate::images::cache`]) finds or
-//! makes the artifact. Both layer and artifact are memory files the container's init
-//! process inherits.
+//! makes the artifact. Both layer and artifact are files (blobs of containerd's content
+//! store, or memory files) the container's init process inherits.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -17,15 +17,14 @@ use shim_wasm_abi::host::LoadedPlugin;
 use shim_wasm_abi::{Capabilities, ModuleKind};
 
 use super::create::EngineChoice;
-use crate::images::cache::ModuleBytes;
-use crate::images::{ContainerImage, Containerd, cache, manifest};
+use crate::images::{self, ContainerImage, Containerd, cache, manifest};
 
 /// The module's bytes as the init process finds them.
 #[derive(Debug, Clone)]
 pub enum WasmSource {
     /// A file, by its path inside the container.
     File(PathBuf),
-    /// A wasm layer of the image, in a memory file.
+    /// A wasm layer of the image, as a file (see [`crate::images::client`]).
     Layer { digest: String, file: Arc<File> },
 }
 
@@ -103,22 +102,22 @@ impl<'a> ImageLookup<'a> {
                 return None;
             }
         };
-        let loaded;
-        let (bytes, digest, label_on) = match source {
+        let opened;
+        let (file, digest, label_on) = match source {
             WasmSource::File(path) => {
-                loaded = std::fs::read(root.join(path.strip_prefix("/").unwrap_or(path))).ok()?;
+                opened = File::open(root.join(path.strip_prefix("/").unwrap_or(path))).ok()?;
                 // BLAKE3: several times faster than SHA-256 on a large module.
-                let digest = format!("blake3:{}", blake3::hash(&loaded).to_hex());
-                (ModuleBytes::Loaded(&loaded), digest, image.target.digest.clone())
+                let digest = format!("blake3:{}", images::blake3_of(&opened).ok()?.to_hex());
+                (&opened, digest, image.target.digest.clone())
             }
-            WasmSource::Layer { digest, file } => (ModuleBytes::InFile(file), digest.clone(), digest.clone()),
+            WasmSource::Layer { digest, file } => (&**file, digest.clone(), digest.clone()),
         };
         let module = cache::Module {
             id,
             engine: &engine.name,
             settings: &engine.settings,
             plugin,
-            bytes,
+            file,
             digest,
             source: &label_on,
         };

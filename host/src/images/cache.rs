@@ -4,13 +4,14 @@
 //! - Key: the module's digest (a wasm layer's own; BLAKE3 of a file in the rootfs) and
 //!   the plugin's cache key (engine, version, settings, CPU), hashed into the name of a
 //!   label on the blob the module came from — the wasm layer, or for a module file in
-//!   the rootfs, the image's manifest or index. The
-//!   label's value is the artifact's digest, and its name starts with
-//!   `containerd.io/gc.ref.content.`, so containerd's garbage collection keeps the
-//!   artifact while the image exists and removes it after the image is removed.
+//!   the rootfs, the image's manifest or index. The label's value is the artifact's
+//!   digest, and its name starts with `containerd.io/gc.ref.content.`, so containerd's
+//!   garbage collection keeps the artifact while the image exists and removes it after
+//!   the image is removed.
 //! - The artifact is written under a lease (with an expiry) that keeps it until the label
-//!   references it, with its BLAKE3 hash as a label, checked when it is read back. Its envelope carries the cache key; the plugin refuses one built for
-//!   another engine, version, setting or CPU when it runs it.
+//!   references it, with its BLAKE3 hash as a label, checked when it is read back (once
+//!   per blob file: [`super::client`]). Its envelope carries the cache key; the plugin
+//!   refuses one built for another engine, version, setting or CPU when it runs it.
 //! - The engine runs (for the key, and to compile) in a child forked from the worker, so
 //!   its threads never exist in the process libcontainer clones the container from.
 //! - Concurrent first starts of a module take a lock file per key: one compiles, the
@@ -52,18 +53,13 @@ pub struct Module<'a> {
     pub engine: &'a str,
     pub settings: &'a str,
     pub plugin: &'a LoadedPlugin,
-    pub bytes: ModuleBytes<'a>,
-    /// `sha256:<hex>` (a layer's digest) or `blake3:<hex>` of `bytes`.
+    /// The module: a file of the root filesystem or a wasm layer, read only if it must be
+    /// compiled (a hit never reads it).
+    pub file: &'a File,
+    /// `sha256:<hex>` (a layer's digest) or `blake3:<hex>` of `file`.
     pub digest: String,
     /// The blob that carries the label: the wasm layer or the image's target.
     pub source: &'a str,
-}
-
-/// The module's bytes: in memory, or in a wasm layer's memory file, read only if the
-/// module must be compiled (a hit never reads it).
-pub enum ModuleBytes<'a> {
-    Loaded(&'a [u8]),
-    InFile(&'a File),
 }
 
 /// The artifact of `module`, from the cache or compiled now and stored; `None` (after
@@ -146,11 +142,14 @@ fn compile_and_store(
 ) -> Result<Vec<u8>, String> {
     let began = Instant::now();
     let engine = module.plugin.new_engine(module.settings).map_err(|e| e.to_string())?;
-    let bytes = match module.bytes {
-        ModuleBytes::Loaded(bytes) => engine.precompile(bytes),
-        ModuleBytes::InFile(file) => engine.precompile(&read_whole(file).map_err(|e| e.to_string())?),
+    let wasm = read_whole(module.file).map_err(|e| e.to_string())?;
+    // A file of the root filesystem may have changed since it was hashed.
+    if let Some(hashed) = module.digest.strip_prefix("blake3:")
+        && blake3::hash(&wasm).to_hex().as_str() != hashed
+    {
+        return Err("the module file changed while the container was being created".into());
     }
-    .map_err(|e| e.to_string())?;
+    let bytes = engine.precompile(&wasm).map_err(|e| e.to_string())?;
     let compiled_in = began.elapsed();
     let labels = HashMap::from([
         ("containerd-shim-wasm.io/cache-key".to_string(), key.to_string()),
@@ -209,9 +208,7 @@ fn lookup(image: &ContainerImage, module: &Module<'_>, label: &str) -> Found {
                 reason: format!("it has no {BLAKE3_LABEL} label"),
             });
         };
-        let mut file = memory_file("wasm-artifact")?;
-        client.read(digest, Check::Blake3(checksum), ARTIFACT_LIMIT, &mut file)?;
-        Ok(file)
+        client.blob_file(digest, Check::Blake3(checksum), ARTIFACT_LIMIT, "wasm-artifact")
     });
     match read {
         Ok(file) => {

@@ -5,19 +5,28 @@
 //! libcontainer clones the container from it: so a current-thread tokio runtime (no
 //! worker threads, no blocking pool is used), dropped with the client. Every call is
 //! bounded.
+//!
+//! Large blobs (wasm layers, artifacts) are opened as files of containerd's local
+//! content store when containerd says where it keeps them, rather than streamed over
+//! gRPC: reading an 80 MB artifact over the socket into memory took 230 ms here, opening
+//! its file takes none, and the container's init process maps it.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use containerd_client::services::v1::containers_client::ContainersClient;
 use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::introspection_client::IntrospectionClient;
 use containerd_client::services::v1::leases_client::LeasesClient;
 use containerd_client::services::v1::{
     CreateRequest as CreateLease, DeleteContentRequest, DeleteRequest as DeleteLease, GetContainerRequest,
-    GetImageRequest, Info, InfoRequest, ReadContentRequest, UpdateRequest, WriteAction, WriteContentRequest,
+    GetImageRequest, Info, InfoRequest, PluginsRequest, ReadContentRequest, UpdateRequest, WriteAction,
+    WriteContentRequest,
 };
 use containerd_client::tonic::codegen::tokio_stream;
 use containerd_client::tonic::transport::Channel;
@@ -78,6 +87,8 @@ pub struct Client {
     channel: Channel,
     address: String,
     namespace: String,
+    /// Where containerd's local content store keeps its blobs, once asked.
+    content_root: OnceCell<Option<PathBuf>>,
 }
 
 impl Client {
@@ -96,7 +107,13 @@ impl Client {
             .block_on(async { tokio::time::timeout(CALL_BOUND, containerd_client::connect(address)).await })
             .map_err(|_| connect_error("timed out".into()))?
             .map_err(|e| connect_error(e.to_string()))?;
-        Ok(Self { runtime, channel, address: address.to_string(), namespace: namespace.to_string() })
+        Ok(Self {
+            runtime,
+            channel,
+            address: address.to_string(),
+            namespace: namespace.to_string(),
+            content_root: OnceCell::new(),
+        })
     }
 
     /// The socket and namespace this client talks to (for a forked process's own).
@@ -215,6 +232,68 @@ impl Client {
         Ok(total)
     }
 
+    /// Blob `digest`, checked: the file of containerd's local content store when there is
+    /// one, else read over gRPC into a memory file named `name`.
+    pub fn blob_file(
+        &self,
+        digest: &str,
+        check: Check<'_>,
+        limit: u64,
+        name: &str,
+    ) -> Result<File, ClientError> {
+        // The blob files are shared by every namespace, and one removed from the content
+        // store stays on disk until the garbage collection: ask first, as a read would.
+        let recorded = self.info(digest)?.size;
+        if let Some(file) = self.open_blob(digest)
+            && file.metadata()?.len() == recorded as u64
+        {
+            check_file(&file, digest, check, limit)?;
+            return Ok(file);
+        }
+        let mut file = super::memory_file(name)?;
+        self.read(digest, check, limit, &mut file)?;
+        Ok(file)
+    }
+
+    /// The file of blob `digest` in containerd's local content store, read-only:
+    /// `<root>/blobs/<algorithm>/<hex>`, with the root its content plugin exports
+    /// (containerd 1.6 and 2.x). Containerd writes a blob once, under another name, and
+    /// renames it into place; it never changes one. `None` when containerd does not say
+    /// where its store is, or the file is not there: the caller reads over gRPC.
+    fn open_blob(&self, digest: &str) -> Option<File> {
+        let (algorithm, encoded) = digest.split_once(':')?;
+        let valid = algorithm == "sha256"
+            && encoded.len() == 64
+            && encoded.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !valid {
+            return None;
+        }
+        let root = self.content_root.get_or_init(|| self.ask_content_root()).as_ref()?;
+        let file = File::open(root.join("blobs").join(algorithm).join(encoded)).ok()?;
+        file.metadata().ok().filter(|m| m.is_file())?;
+        Some(file)
+    }
+
+    fn ask_content_root(&self) -> Option<PathBuf> {
+        let what = || "cannot ask containerd where its content store is".to_string();
+        let asked = self.call(what, async {
+            let mut client = IntrospectionClient::new(self.channel.clone());
+            let filters = vec!["type==io.containerd.content.v1,id==content".to_string()];
+            let reply = client
+                .plugins(self.request(PluginsRequest { filters }))
+                .await
+                .map_err(|status| ClientError::Call { what: what(), status })?;
+            Ok(reply.into_inner().plugins.into_iter().find_map(|p| p.exports.get("root").cloned()))
+        });
+        match asked {
+            Ok(root) => root.map(PathBuf::from).filter(|root| root.is_absolute()),
+            Err(e) => {
+                tracing::debug!("{e}; blobs are read over gRPC");
+                None
+            }
+        }
+    }
+
     /// Reads a small blob (a manifest, an index, a config) whole.
     pub fn read_small(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
         let mut bytes = Vec::new();
@@ -224,14 +303,19 @@ impl Client {
 
     /// The labels of blob `digest`.
     pub fn labels(&self, digest: &str) -> Result<HashMap<String, String>, ClientError> {
-        let what = || format!("cannot read the labels of blob {digest}");
+        Ok(self.info(digest)?.labels)
+    }
+
+    /// What containerd records about blob `digest` in this namespace.
+    fn info(&self, digest: &str) -> Result<Info, ClientError> {
+        let what = || format!("cannot look up blob {digest} in containerd's content store");
         self.call(what, async {
             let mut client = ContentClient::new(self.channel.clone());
             let reply = client
                 .info(self.request(InfoRequest { digest: digest.to_string() }))
                 .await
                 .map_err(|status| ClientError::Call { what: what(), status })?;
-            Ok(reply.into_inner().info.map(|i| i.labels).unwrap_or_default())
+            Ok(reply.into_inner().info.unwrap_or_default())
         })
     }
 
@@ -375,6 +459,76 @@ impl Lease<'_> {
             Ok(())
         })
     }
+}
+
+/// Checks blob `digest` in `file` as [`Client::read`] checks what it streams.
+fn check_file(file: &File, digest: &str, check: Check<'_>, limit: u64) -> Result<(), ClientError> {
+    let corrupt = |reason: String| ClientError::Corrupt { digest: digest.to_string(), reason };
+    let size = file.metadata()?.len();
+    if size > limit {
+        return Err(corrupt(format!("larger than {limit} bytes")));
+    }
+    match check {
+        Check::Digest => {
+            let mut hasher = Sha256::new();
+            super::each_piece(file, |piece| hasher.update(piece))?;
+            let actual = format!("sha256:{}", hex(&hasher.finalize()));
+            if actual != digest {
+                return Err(corrupt(format!("its content hashes to {actual}")));
+            }
+        }
+        Check::Blake3(expected) => {
+            let verified = verified_record(file, expected)?;
+            if read_xattr(file, VERIFIED_XATTR).as_deref() == Some(verified.as_bytes()) {
+                return Ok(());
+            }
+            let actual = super::blake3_of(file)?.to_hex();
+            if actual.as_str() != expected {
+                return Err(corrupt(format!(
+                    "its BLAKE3 hash is {actual}, not the {expected} it was written with"
+                )));
+            }
+            // Best effort: a file system without trusted attributes checks every time.
+            let _ = write_xattr(file, VERIFIED_XATTR, verified.as_bytes());
+        }
+        Check::Size(recorded) if size != recorded => {
+            return Err(corrupt(format!("{size} bytes where containerd recorded {recorded}")));
+        }
+        Check::Size(_) => {}
+    }
+    Ok(())
+}
+
+/// An extended attribute on a blob file of the content store: the file was hashed and
+/// matched, at this size and modification time. Any write to the file changes its
+/// modification time, and a replaced file has no attribute, so the next read hashes it
+/// again; until then a hit skips hashing (30 ms for an 80 MB artifact here). Only
+/// processes with CAP_SYS_ADMIN can set or change a `trusted.` attribute.
+const VERIFIED_XATTR: &std::ffi::CStr = c"trusted.containerd-shim-wasm.verified";
+
+fn verified_record(file: &File, blake3: &str) -> std::io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata()?;
+    Ok(format!("blake3={blake3} size={} mtime={}.{:09}", meta.len(), meta.mtime(), meta.mtime_nsec()))
+}
+
+fn read_xattr(file: &File, name: &std::ffi::CStr) -> Option<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let mut value = vec![0u8; 256];
+    // SAFETY: reads at most value.len() bytes into a buffer this function owns.
+    let n =
+        unsafe { libc::fgetxattr(file.as_raw_fd(), name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+    let n = usize::try_from(n).ok()?;
+    value.truncate(n);
+    Some(value)
+}
+
+fn write_xattr(file: &File, name: &std::ffi::CStr, value: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a name and a value this function borrows for the call.
+    let set =
+        unsafe { libc::fsetxattr(file.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    if set == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
 pub fn hex(bytes: &[u8]) -> String {

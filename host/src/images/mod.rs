@@ -59,17 +59,15 @@ impl ContainerImage {
         manifest::wasm_layers(&read(&manifest)?).map_err(in_image)
     }
 
-    /// The blob of `layer`, in a memory file the container's init process inherits.
+    /// The blob of `layer`, in a file the container's init process inherits.
     pub fn read_layer(&self, layer: &WasmLayer) -> Result<File, String> {
-        let mut file = memory_file("wasm-layer").map_err(|e| e.to_string())?;
         let check = client::Check::Size(layer.blob.size.max(0) as u64);
-        self.client.read(&layer.blob.digest, check, u64::MAX, &mut file).map_err(|e| {
+        self.client.blob_file(&layer.blob.digest, check, u64::MAX, "wasm-layer").map_err(|e| {
             format!(
                 "image {}: cannot read wasm layer {} ({}): {e}; pull the image again (ctr images pull, crictl pull)",
                 self.name, layer.blob.digest, layer.blob.media_type
             )
-        })?;
-        Ok(file)
+        })
     }
 }
 
@@ -92,6 +90,33 @@ pub fn read_whole(file: &File) -> std::io::Result<Vec<u8>> {
     let mut bytes = vec![0; file.metadata()?.len() as usize];
     file.read_exact_at(&mut bytes, 0)?;
     Ok(bytes)
+}
+
+/// The BLAKE3 hash of `file` from its start (a large module is hashed in pieces, not
+/// loaded whole).
+pub fn blake3_of(file: &File) -> std::io::Result<blake3::Hash> {
+    let mut hasher = blake3::Hasher::new();
+    each_piece(file, |piece| {
+        hasher.update(piece);
+    })?;
+    Ok(hasher.finalize())
+}
+
+/// Calls `use_piece` on the content of `file` from its start, a MiB at a time, wherever
+/// its offset is.
+pub fn each_piece(file: &File, mut use_piece: impl FnMut(&[u8])) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut piece = vec![0; 1 << 20];
+    let mut offset = 0;
+    loop {
+        match file.read_at(&mut piece, offset)? {
+            0 => return Ok(()),
+            n => {
+                use_piece(&piece[..n]);
+                offset += n as u64;
+            }
+        }
+    }
 }
 
 /// `sha256:<hex>`, the content store's name for `bytes`.
