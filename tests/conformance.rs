@@ -81,6 +81,39 @@ fn the_shared_cases() {
     });
 }
 
+/// Everything after MODULE is the program's, unchanged: the shim's own options,
+/// containerd's flags (which once made the binary act as a shim) and `--`.
+#[test]
+fn arguments_after_the_module_are_the_programs() {
+    let node = node("program-args");
+    let args =
+        ["-e", "x", "--engine", "wasmer", "-v", "-id", "3", "-socket", "s", "-debug", "--", "--env", "A=1"];
+    let module = corpus("args");
+    let ran = run(&node, &[&[path_str(&module)][..], &args].concat());
+    ran.assert_ok();
+    let expected: String = std::iter::once("args.wasm")
+        .chain(args)
+        .enumerate()
+        .map(|(i, a)| format!("argv[{i}]={a}\n"))
+        .collect();
+    assert_eq!(ran.stdout, expected);
+    assert!(
+        !ran.stderr.contains("DEBUG"),
+        "-debug after the module turned on the shim's debug log: {}",
+        ran.stderr
+    );
+
+    // A misspelt option before the module: one line saying so, not "cannot open module".
+    let ran = node.run(&["run", "--engin", "wasmtime", path_str(&module)]);
+    assert_eq!(ran.code, Some(125), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("unknown option --engin") && ran.stderr.contains("before MODULE"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+}
+
 #[test]
 fn env_is_only_what_is_given() {
     each_engine("env", |e| {

@@ -44,6 +44,7 @@ enum Command {
     /// The module runs in a child process; stdio is passed through and its exit status
     /// becomes this command's. Other statuses: 125 shim or plugin failure, 126 the module
     /// cannot be run, 134 trap, 128+N engine process killed by signal N.
+    #[command(override_usage = "containerd-shim-wasm-v1 run [OPTIONS] <MODULE> [ARGS]...")]
     Run(RunArgs),
     /// Precompile a module for an engine; `run` accepts the artifact in its place
     Compile {
@@ -92,11 +93,29 @@ pub struct RunArgs {
     /// Call this exported function instead of `_start`
     #[arg(long, value_name = "FUNCTION")]
     pub entry: Option<String>,
-    /// The module, component, text format file or precompiled artifact
-    pub module: PathBuf,
-    /// Arguments for the program (after the program name)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
+    /// The module, component, text format file or precompiled artifact, then the
+    /// program's arguments: everything after MODULE goes to the program unchanged,
+    /// options and `--` included (as `wasmtime run` does)
+    #[arg(
+        value_name = "MODULE",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    program: Vec<String>,
+}
+
+impl RunArgs {
+    /// The module file.
+    pub fn module(&self) -> PathBuf {
+        PathBuf::from(&self.program[0])
+    }
+
+    /// The program's arguments after its name.
+    pub fn args(&self) -> &[String] {
+        &self.program[1..]
+    }
 }
 
 /// Parses the command line and runs the command.

@@ -25,9 +25,10 @@ fn main() -> ExitCode {
         // Container init processes are cloned from its workers: logs stay off their stderr.
         logging::keep_off_stderr();
     }
+    let from_containerd = shim_protocol::is_containerd_invocation(&args);
     // containerd passes -debug to shims when its own log level is debug.
-    logging::init(if args.iter().any(|a| a == "-debug") { "debug" } else { "warn" });
-    if shim_protocol::is_containerd_invocation(&args) {
+    logging::init(if from_containerd && args.iter().any(|a| a == "-debug") { "debug" } else { "warn" });
+    if from_containerd {
         return exit::report(shim_protocol::run(&args));
     }
     exit::report(cli::run())

@@ -10,22 +10,33 @@ use crate::engine_process::{EngineRequest, Operation, spawn};
 use crate::exit::{CANNOT_RUN, Failure, Outcome, SHIM_FAILURE};
 
 pub fn run(args: RunArgs) -> Outcome {
+    let module_path = args.module();
+    // Every argument from MODULE on is the program's, so a misspelt option lands here.
+    if module_path.to_string_lossy().starts_with('-') && !module_path.exists() {
+        return Err(Failure::new(
+            SHIM_FAILURE,
+            format!(
+                "unknown option {}: run's options come before MODULE (see `run --help`)",
+                module_path.display()
+            ),
+        ));
+    }
     let config = ShimConfig::load()?;
     let engine = choose_engine(&args.engine, &config)?;
-    let module = existing_file(&args.module)?;
+    let module = existing_file(&module_path)?;
     let preopens = args.dirs.iter().map(|d| preopen(d)).collect::<Result<Vec<_>, _>>()?;
     if let Some(bad) = args.env.iter().find(|e| !e.contains('=') || e.starts_with('=')) {
         return Err(Failure::new(SHIM_FAILURE, format!("--env {bad:?} is not KEY=VALUE")));
     }
     let program =
-        args.module.file_name().map_or_else(|| "module".into(), |n| n.to_string_lossy().into_owned());
+        module_path.file_name().map_or_else(|| "module".into(), |n| n.to_string_lossy().into_owned());
     let request = EngineRequest {
         plugin: engine.plugin,
         settings: engine.settings,
         module,
         op: Operation::Run {
+            args: std::iter::once(program).chain(args.args().iter().cloned()).collect(),
             entry: args.entry,
-            args: std::iter::once(program).chain(args.args).collect(),
             env: args.env,
             preopens,
         },

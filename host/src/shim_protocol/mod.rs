@@ -20,12 +20,16 @@ use containerd_shim::Flags;
 
 use crate::exit::{Failure, Outcome, SHIM_FAILURE};
 
-/// Flags only containerd passes.
-const CONTAINERD_FLAGS: [&str; 7] =
-    ["-namespace", "-address", "-id", "-publish-binary", "-bundle", "-socket", "-v"];
+/// Flags only containerd passes; it puts them before the action (`start`, `delete`),
+/// and `-namespace` first.
+const CONTAINERD_FLAGS: [&str; 8] =
+    ["-namespace", "-address", "-id", "-publish-binary", "-bundle", "-socket", "-debug", "-v"];
 
+/// Whether containerd started this binary: its first argument is one of containerd's
+/// flags. Only the first: the operator commands take any argument after them (`run
+/// prog.wasm -v` passes `-v` to the program).
 pub fn is_containerd_invocation(args: &[String]) -> bool {
-    args.iter().skip(1).any(|a| CONTAINERD_FLAGS.contains(&a.as_str()))
+    args.get(1).is_some_and(|first| CONTAINERD_FLAGS.contains(&first.as_str()))
 }
 
 pub fn run(args: &[String]) -> Outcome {
