@@ -404,6 +404,53 @@ fn engines_describes_the_wasmtime_plugin() {
 /// The README's engine × feature table agrees with what each built plugin declares; the
 /// tests above check that every declared capability works and every other one is refused
 /// with a clear error.
+/// The README's proposal table, row by row, on every engine built here: a `yes` runs the
+/// corpus module for the proposal (`tests/corpus/proposals/`, each checks its result and
+/// traps if wrong); a `no` is refused with one line naming the engine and the proposal.
+#[test]
+fn proposals_run_or_are_refused_by_name() {
+    let (header, rows) = readme_table("<!-- engine-proposals -->");
+    assert!(rows.len() >= 13, "the proposal table has {} rows", rows.len());
+    each_engine("proposals", |e| {
+        let column =
+            header.iter().position(|h| h == e.name).unwrap_or_else(|| panic!("no {} column", e.name));
+        for row in &rows {
+            let (module, proposal) = row[0].split_once(": ").expect("`module`: proposal");
+            let module = corpus(&format!("proposals/{}", module.trim_matches('`')));
+            let ran = e.run(&[path_str(&module)]);
+            let what = format!("{} / {proposal}", e.name);
+            assert_ne!(
+                row[column], "not checked",
+                "{what}: the engine is built here: fill in its README cell"
+            );
+            if row[column] == "yes" {
+                assert_eq!(ran.code, Some(0), "{what}: README says yes: {}", ran.stderr);
+            } else {
+                assert_eq!(ran.code, Some(126), "{what}: README says {:?}: {}", row[column], ran.stderr);
+                let named = format!("engine {} does not support the {proposal} proposal", e.name);
+                assert!(ran.stderr.contains(&named), "{what}: {}", ran.stderr);
+                assert_eq!(ran.stderr.trim_end().lines().count(), 1, "{what}: {}", ran.stderr);
+            }
+        }
+    });
+}
+
+/// The header and rows of the README table after `marker`.
+fn readme_table(marker: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let readme = fs::read_to_string(support::repo_root().join("README.md")).unwrap();
+    let table =
+        readme.split(marker).nth(1).unwrap_or_else(|| panic!("README lacks the table after {marker}"));
+    let mut rows: Vec<Vec<String>> = table
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| l.starts_with('|'))
+        .filter(|l| !l.starts_with("| ---"))
+        .map(|l| l.trim_matches('|').split('|').map(|cell| cell.trim().to_string()).collect())
+        .collect();
+    let header = rows.remove(0);
+    (header, rows)
+}
+
 #[test]
 fn the_readme_engine_table_matches_the_plugins() {
     let readme = fs::read_to_string(support::repo_root().join("README.md")).unwrap();

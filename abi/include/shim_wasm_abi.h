@@ -297,6 +297,8 @@ typedef const struct ShimWasmPlugin *(*ShimWasmPluginEntryFn)(const struct ShimW
 
 
 
+
+
 #endif  /* SHIM_WASM_ABI_H */
 
 #define SHIM_WASM_ENTRY_SYMBOL "shim_wasm_plugin_entry"

@@ -214,9 +214,9 @@ pub fn panic_plugin() -> PathBuf {
 /// wasm32-wasi, or `tests/corpus/<name>.wat` assembled by the `wat` crate.
 pub fn corpus(name: &str) -> PathBuf {
     let dir = repo_root().join("tests/corpus");
-    let out_dir = target_dir().join("corpus");
-    fs::create_dir_all(&out_dir).unwrap();
-    build_once(out_dir.join(format!("{name}.wasm")), |tmp| {
+    let out = target_dir().join("corpus").join(format!("{name}.wasm"));
+    fs::create_dir_all(out.parent().unwrap()).unwrap();
+    build_once(out, |tmp| {
         let c_source = dir.join(format!("{name}.c"));
         if c_source.exists() {
             let status = Command::new(wasm_cc())

@@ -7,9 +7,9 @@ use std::os::fd::BorrowedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use super::{Engine, ModuleSource, PluginError, Preopen, RunRequest, artifact, log};
+use super::{Engine, ModuleSource, PluginError, Preopen, RunRequest, artifact, log, proposals};
 use crate::ffi::*;
-use crate::{Capabilities, ModuleKind};
+use crate::{Capabilities, ModuleKind, Status};
 
 /// Exports `$engine` (a type implementing [`Engine`](crate::plugin::Engine)) as an
 /// engine plugin: defines the `shim_wasm_plugin_entry` symbol and its function table.
@@ -152,7 +152,8 @@ unsafe extern "C" fn precompile<E: Engine>(
             return Err(PluginError::invalid_module("the input is already a precompiled artifact"));
         }
         let key = full_cache_key(engine)?;
-        let wrapped = artifact::wrap(&key, &engine.precompile(bytes)?);
+        let compiled = engine.precompile(bytes).map_err(|e| name_missing_proposal::<E>(e, bytes))?;
+        let wrapped = artifact::wrap(&key, &compiled);
         // SAFETY: checked non-null.
         unsafe { *non_null(out_artifact, "out_artifact")? = owned(wrapped) };
         Ok(())
@@ -171,11 +172,34 @@ unsafe extern "C" fn run<E: Engine>(
         let engine = unsafe { engine_ref::<E>(engine) }?;
         let raw = unsafe { non_null(request.cast_mut(), "request")?.as_ref().unwrap_unchecked() };
         let request = unsafe { run_request::<E>(engine, raw) }?;
-        let code = engine.run(request)?;
+        let source = request.module;
+        let code = engine.run(request).map_err(|e| match source {
+            ModuleSource::Bytes(bytes) => name_missing_proposal::<E>(e, bytes),
+            ModuleSource::Precompiled(_) => e,
+        })?;
         // SAFETY: checked non-null.
         unsafe { *non_null(out_exit_code, "out_exit_code")? = code };
         Ok(())
     })
+}
+
+/// An engine's refusal of a module that needs a proposal the engine lacks, said as such.
+fn name_missing_proposal<E: Engine>(error: PluginError, module: &[u8]) -> PluginError {
+    if error.status != Status::InvalidModule {
+        return error;
+    }
+    match proposals::missing(module, E::PROPOSALS) {
+        Some(proposal) => PluginError::new(
+            Status::Unsupported,
+            format!(
+                "engine {} does not support the {} proposal, which the module uses ({})",
+                E::NAME,
+                proposal.name(),
+                error.message.lines().next().unwrap_or_default()
+            ),
+        ),
+        None => error,
+    }
 }
 
 unsafe extern "C" fn bytes_free(bytes: ShimWasmOwnedBytes) {

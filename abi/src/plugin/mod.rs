@@ -36,11 +36,13 @@ mod error;
 #[doc(hidden)]
 pub mod export;
 mod log;
+pub mod proposals;
 
 use std::os::fd::BorrowedFd;
 
 pub use cpu::{cpu_fingerprint, host_key};
 pub use error::PluginError;
+pub use proposals::Proposal;
 
 use crate::{Capabilities, ModuleKind};
 
@@ -57,6 +59,12 @@ pub trait Engine: Sized + Send + Sync + 'static {
     const PLUGIN_VERSION: &'static str;
     /// What the engine really supports; the shim refuses requests outside it.
     const CAPABILITIES: Capabilities;
+    /// The WebAssembly proposals beyond 1.0 the engine runs, as the plugin configures it.
+    /// When the engine refuses a module that needs another one, the export layer says
+    /// which ("engine wamr does not support the tail calls proposal"). Declare all of
+    /// [`Proposal::ALL`] to keep the engine's own messages. Keep it true: the
+    /// conformance tests run a module per proposal on every engine.
+    const PROPOSALS: &'static [Proposal] = &[];
 
     /// Creates an engine from its settings: a TOML table as text, empty for defaults.
     /// Unknown or invalid settings are an [`PluginError::invalid_argument`].

@@ -14,7 +14,7 @@ mod runtime;
 
 use serde::Deserialize;
 use shim_wasm_abi::Capabilities;
-use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, RunRequest};
+use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, Proposal, RunRequest};
 
 /// The WAMR release vendored by wamrx-sys 0.3.
 const WAMR_VERSION: &str = "2.4.3";
@@ -40,6 +40,9 @@ impl Engine for Wamr {
     const ENGINE_VERSION: &'static str = WAMR_VERSION;
     const PLUGIN_VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const CAPABILITIES: Capabilities = Capabilities::WASI_P1.union(Capabilities::MEMORY_LIMIT);
+    /// What WAMR's fast interpreter runs as the plugin builds it.
+    const PROPOSALS: &'static [Proposal] =
+        &[Proposal::BulkMemory, Proposal::ReferenceTypes, Proposal::MultiValue];
 
     fn new(settings: &str) -> Result<Self, PluginError> {
         let settings: Settings = toml::from_str(settings).map_err(|e| {

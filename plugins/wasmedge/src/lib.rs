@@ -15,7 +15,7 @@ mod runtime;
 
 use serde::Deserialize;
 use shim_wasm_abi::Capabilities;
-use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, RunRequest};
+use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, Proposal, RunRequest};
 
 /// The WasmEdge release wasmedge-sys 0.21 is written for; checked against the loaded
 /// libwasmedge at start.
@@ -36,6 +36,9 @@ impl Engine for WasmEdge {
     const ENGINE_VERSION: &'static str = WASMEDGE_VERSION;
     const PLUGIN_VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const CAPABILITIES: Capabilities = Capabilities::WASI_P1.union(Capabilities::MEMORY_LIMIT);
+    /// WasmEdge's defaults; its own refusals name the proposal ("requires enabling …"),
+    /// so the shared layer keeps them. Not checked on this machine (no libwasmedge).
+    const PROPOSALS: &'static [Proposal] = &Proposal::ALL;
 
     fn new(settings: &str) -> Result<Self, PluginError> {
         let settings: Settings = toml::from_str(settings).map_err(|e| {

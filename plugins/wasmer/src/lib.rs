@@ -16,7 +16,7 @@ mod wasi;
 
 use serde::Deserialize;
 use shim_wasm_abi::Capabilities;
-use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, RunRequest, host_key};
+use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, Proposal, RunRequest, host_key};
 use wasmer::sys::{EngineBuilder, NativeEngineExt, Singlepass};
 
 /// The wasmer crate version this plugin is built with (from Cargo.lock, see build.rs).
@@ -42,6 +42,15 @@ impl Engine for Wasmer {
         .union(Capabilities::PRECOMPILE)
         .union(Capabilities::TEXT_FORMAT)
         .union(Capabilities::MEMORY_LIMIT);
+    /// What Wasmer's singlepass compiler runs (no SIMD of any kind).
+    const PROPOSALS: &'static [Proposal] = &[
+        Proposal::BulkMemory,
+        Proposal::ReferenceTypes,
+        Proposal::MultiValue,
+        Proposal::ExtendedConst,
+        Proposal::MultiMemory,
+        Proposal::Threads,
+    ];
 
     fn new(settings: &str) -> Result<Self, PluginError> {
         let settings: Settings = toml::from_str(settings).map_err(|e| {

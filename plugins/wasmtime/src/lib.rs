@@ -13,7 +13,7 @@ mod wasi;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, RunRequest, host_key};
+use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, Proposal, RunRequest, host_key};
 use shim_wasm_abi::{Capabilities, ModuleKind};
 use wasmtime::{Precompiled, component::Component};
 
@@ -42,12 +42,17 @@ impl Engine for Wasmtime {
         .union(Capabilities::PRECOMPILE)
         .union(Capabilities::TEXT_FORMAT)
         .union(Capabilities::MEMORY_LIMIT);
+    /// wasmtime's defaults, as its CLI has them (the crate's `gc` and `threads` features
+    /// bring garbage collection, exception handling and shared memories).
+    const PROPOSALS: &'static [Proposal] = &Proposal::ALL;
 
     fn new(settings: &str) -> Result<Self, PluginError> {
         let settings = Settings::parse(settings)?;
         let mut config = wasmtime::Config::new();
         config.cranelift_opt_level(settings.opt_level.into());
         config.wasm_component_model(true);
+        // Shared memories (the threads proposal), as wasmtime's CLI allows them.
+        config.shared_memory(true);
         let engine = wasmtime::Engine::new(&config)
             .map_err(|e| PluginError::internal(format!("cannot configure wasmtime: {e:#}")))?;
         Ok(Self { engine, settings })
