@@ -173,6 +173,14 @@ fn entry_functions() {
         assert_eq!(e.run(&["--entry", "answer", path_str(&entry)]).code, Some(42), "{}", e.name);
         e.run(&["--entry", "nope", path_str(&entry)])
             .assert_error(126, &["the module exports no function `nope`"]);
+        // Checked once for every engine (abi::plugin::entry): WAMR called the first with
+        // a zero for its parameter and wrote three results into room for two.
+        for bad in ["takes_param", "three_results"] {
+            e.run(&["--entry", bad, path_str(&entry)]).assert_error(
+                126,
+                &[&format!("entry function `{bad}` must take no parameters and return nothing or an i32")],
+            );
+        }
     });
 }
 

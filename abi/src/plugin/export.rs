@@ -173,6 +173,9 @@ unsafe extern "C" fn run<E: Engine>(
         let raw = unsafe { non_null(request.cast_mut(), "request")?.as_ref().unwrap_unchecked() };
         let request = unsafe { run_request::<E>(engine, raw) }?;
         let source = request.module;
+        if let ModuleSource::Bytes(bytes) = source {
+            super::entry::check(bytes, request.entry)?;
+        }
         let code = engine.run(request).map_err(|e| match source {
             ModuleSource::Bytes(bytes) => name_missing_proposal::<E>(e, bytes),
             ModuleSource::Precompiled(_) => e,

@@ -32,6 +32,7 @@
 
 mod artifact;
 mod cpu;
+pub mod entry;
 mod error;
 #[doc(hidden)]
 pub mod export;
