@@ -196,6 +196,19 @@ fn memory_cap_from_settings() {
         assert_eq!(e.run(&[path_str(&grow)]).code, Some(100), "{}: no cap: grows to 100 pages", e.name);
         let capped = e.run(&["--setting", "max_memory_bytes=1048576", path_str(&grow)]);
         assert_eq!(capped.code, Some(16), "{}: 1 MiB cap = 16 pages: {}", e.name, capped.stderr);
+        // Whole pages on every engine (abi::plugin::MemoryCap): 1.5 pages allow one.
+        let capped = e.run(&["--setting", "max_memory_bytes=100000", path_str(&grow)]);
+        assert_eq!(capped.code, Some(1), "{}: 100000 bytes = 1 page: {}", e.name, capped.stderr);
+        // Less than a page is a bad setting, said in one line (Wasmer took it as 0 pages).
+        for too_small in ["0", "65535"] {
+            e.run(&["--setting", &format!("max_memory_bytes={too_small}"), path_str(&grow)]).assert_error(
+                125,
+                &[&format!(
+                    "invalid {} settings: max_memory_bytes = {too_small} is less than one WebAssembly page",
+                    e.name
+                )],
+            );
+        }
         // The config file's [engines.NAME] table is the default.
         e.node.write_config(&format!("[engines.{}]\nmax_memory_bytes = 2097152\n", e.name));
         assert_eq!(e.run(&[path_str(&grow)]).code, Some(32), "{}", e.name);

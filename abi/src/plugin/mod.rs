@@ -37,12 +37,14 @@ mod error;
 #[doc(hidden)]
 pub mod export;
 mod log;
+mod memory;
 pub mod proposals;
 
 use std::os::fd::BorrowedFd;
 
 pub use cpu::{cpu_fingerprint, host_key};
 pub use error::PluginError;
+pub use memory::MemoryCap;
 pub use proposals::Proposal;
 
 use crate::{Capabilities, ModuleKind};

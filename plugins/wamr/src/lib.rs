@@ -14,7 +14,7 @@ mod runtime;
 
 use serde::Deserialize;
 use shim_wasm_abi::Capabilities;
-use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, Proposal, RunRequest};
+use shim_wasm_abi::plugin::{Engine, MemoryCap, ModuleSource, PluginError, Proposal, RunRequest};
 
 /// The WAMR release vendored by wamrx-sys 0.3.
 const WAMR_VERSION: &str = "2.4.3";
@@ -33,6 +33,7 @@ fn default_stack_size() -> u32 {
 
 pub struct Wamr {
     settings: Settings,
+    memory_cap: Option<MemoryCap>,
 }
 
 impl Engine for Wamr {
@@ -51,15 +52,16 @@ impl Engine for Wamr {
                 e.message()
             ))
         })?;
+        let memory_cap = MemoryCap::from_setting(Self::NAME, settings.max_memory_bytes)?;
         runtime::init()?;
-        Ok(Self { settings })
+        Ok(Self { settings, memory_cap })
     }
 
     fn run(&self, request: RunRequest<'_>) -> Result<i32, PluginError> {
         let ModuleSource::Bytes(bytes) = request.module else {
             return Err(PluginError::unsupported(Self::NAME, "precompiled artifacts"));
         };
-        let max_pages = self.settings.max_memory_bytes.map(|b| (b / 65536).clamp(1, 65536) as u32);
+        let max_pages = self.memory_cap.map(|cap| cap.pages() as u32);
         runtime::run(bytes, &request, self.settings.stack_size, max_pages)
     }
 }

@@ -15,7 +15,7 @@ mod runtime;
 
 use serde::Deserialize;
 use shim_wasm_abi::Capabilities;
-use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, Proposal, RunRequest};
+use shim_wasm_abi::plugin::{Engine, MemoryCap, ModuleSource, PluginError, Proposal, RunRequest};
 
 /// The WasmEdge release wasmedge-sys 0.21 is written for; checked against the loaded
 /// libwasmedge at start.
@@ -28,7 +28,7 @@ struct Settings {
 }
 
 pub struct WasmEdge {
-    settings: Settings,
+    memory_cap: Option<MemoryCap>,
 }
 
 impl Engine for WasmEdge {
@@ -47,15 +47,16 @@ impl Engine for WasmEdge {
                 e.message()
             ))
         })?;
+        let memory_cap = MemoryCap::from_setting(Self::NAME, settings.max_memory_bytes)?;
         runtime::check_library_version(WASMEDGE_VERSION)?;
-        Ok(Self { settings })
+        Ok(Self { memory_cap })
     }
 
     fn run(&self, request: RunRequest<'_>) -> Result<i32, PluginError> {
         let ModuleSource::Bytes(bytes) = request.module else {
             return Err(PluginError::unsupported(Self::NAME, "precompiled artifacts"));
         };
-        let max_pages = self.settings.max_memory_bytes.map(|b| (b / 65536).clamp(1, 65536) as u32);
+        let max_pages = self.memory_cap.map(|cap| cap.pages() as u32);
         runtime::run(bytes, &request, max_pages)
     }
 }

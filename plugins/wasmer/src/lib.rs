@@ -60,8 +60,10 @@ impl Engine for Wasmer {
             ))
         })?;
         let mut engine: wasmer::Engine = EngineBuilder::new(Singlepass::default()).into();
-        if let Some(max) = settings.max_memory_bytes {
-            engine.set_tunables(limits::MemoryCap::new(max));
+        if let Some(cap) =
+            shim_wasm_abi::plugin::MemoryCap::from_setting(Self::NAME, settings.max_memory_bytes)?
+        {
+            engine.set_tunables(limits::MemoryCap::new(cap.pages()));
         }
         Ok(Self { engine, settings })
     }

@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 
 use wasmer::sys::vm::{VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition};
 use wasmer::sys::{BaseTunables, Tunables};
-use wasmer::{MemoryError, MemoryStyle, MemoryType, Pages, TableStyle, TableType, WASM_PAGE_SIZE};
+use wasmer::{MemoryError, MemoryStyle, MemoryType, Pages, TableStyle, TableType};
 
 pub struct MemoryCap {
     max_pages: Pages,
@@ -14,9 +14,12 @@ pub struct MemoryCap {
 }
 
 impl MemoryCap {
-    pub fn new(max_bytes: u64) -> Self {
-        let pages = (max_bytes / WASM_PAGE_SIZE as u64).min(u64::from(wasmer::WASM_MAX_PAGES));
-        Self { max_pages: Pages(pages as u32), base: BaseTunables::new() }
+    /// A cap of `pages` (from [`shim_wasm_abi::plugin::MemoryCap`]).
+    pub fn new(pages: u64) -> Self {
+        Self {
+            max_pages: Pages(pages.min(u64::from(wasmer::WASM_MAX_PAGES)) as u32),
+            base: BaseTunables::new(),
+        }
     }
 
     fn capped(&self, ty: &MemoryType) -> Result<MemoryType, MemoryError> {

@@ -1,7 +1,7 @@
 //! The wasmtime plugin's settings, parsed strictly from the TOML table the shim passes.
 
 use serde::Deserialize;
-use shim_wasm_abi::plugin::PluginError;
+use shim_wasm_abi::plugin::{MemoryCap, PluginError};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,12 +33,19 @@ impl From<OptLevel> for wasmtime::OptLevel {
 
 impl Settings {
     pub fn parse(text: &str) -> Result<Self, PluginError> {
-        toml::from_str(text).map_err(|e| {
+        let settings: Self = toml::from_str(text).map_err(|e| {
             PluginError::invalid_argument(format!(
                 "invalid wasmtime settings: {}; valid keys: opt_level = \"none\"|\"speed\"|\"speed_and_size\", max_memory_bytes = <bytes>",
                 e.message()
             ))
-        })
+        })?;
+        MemoryCap::from_setting("wasmtime", settings.max_memory_bytes)?;
+        Ok(settings)
+    }
+
+    /// The memory cap (checked by [`Settings::parse`]).
+    pub fn memory_cap(&self) -> Option<MemoryCap> {
+        MemoryCap::from_setting("wasmtime", self.max_memory_bytes).ok().flatten()
     }
 
     /// A stable text form, part of the artifact cache key.

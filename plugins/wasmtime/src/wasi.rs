@@ -131,8 +131,8 @@ fn wasi_builder(request: &RunRequest<'_>) -> Result<WasiCtxBuilder, PluginError>
 
 fn limits(settings: &Settings) -> StoreLimits {
     let mut limits = StoreLimitsBuilder::new();
-    if let Some(max) = settings.max_memory_bytes {
-        limits = limits.memory_size(usize::try_from(max).unwrap_or(usize::MAX));
+    if let Some(cap) = settings.memory_cap() {
+        limits = limits.memory_size(usize::try_from(cap.bytes()).unwrap_or(usize::MAX));
     }
     limits.build()
 }
