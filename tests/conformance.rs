@@ -422,9 +422,6 @@ fn engines_describes_the_wasmtime_plugin() {
     );
 }
 
-/// The README's engine × feature table agrees with what each built plugin declares; the
-/// tests above check that every declared capability works and every other one is refused
-/// with a clear error.
 /// The README's proposal table, row by row, on every engine built here: a `yes` runs the
 /// corpus module for the proposal (`tests/corpus/proposals/`, each checks its result and
 /// traps if wrong); a `no` is refused with one line naming the engine and the proposal.
@@ -472,6 +469,9 @@ fn readme_table(marker: &str) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// The README's engine × feature table agrees with what each built plugin declares; the
+/// tests above check that every declared capability works and every other one is refused
+/// with a clear error.
 #[test]
 fn the_readme_engine_table_matches_the_plugins() {
     let readme = fs::read_to_string(support::repo_root().join("README.md")).unwrap();

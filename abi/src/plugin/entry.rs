@@ -46,7 +46,7 @@ fn entry_type(module: &[u8], name: &str) -> wasmparser::Result<Option<Option<Fun
             }
             Payload::ImportSection(section) => {
                 for import in section.into_imports() {
-                    if let TypeRef::Func(ty) = import?.ty {
+                    if let TypeRef::Func(ty) | TypeRef::FuncExact(ty) = import?.ty {
                         functions.push(ty);
                     }
                 }

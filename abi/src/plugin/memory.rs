@@ -30,14 +30,15 @@ impl MemoryCap {
         }
     }
 
-    /// The pages a memory may grow to: at least one, at most a 32-bit memory's.
+    /// The pages a 32-bit memory may grow to: at least one, at most 65536.
     pub fn pages(self) -> u64 {
         (self.bytes / WASM_PAGE_BYTES).min(MAX_PAGES)
     }
 
-    /// The same cap in bytes, whole pages (for engines that count bytes).
+    /// The cap in bytes, whole pages, not limited to 4 GiB (for engines that count
+    /// bytes and have 64-bit memories).
     pub fn bytes(self) -> u64 {
-        self.pages() * WASM_PAGE_BYTES
+        self.bytes / WASM_PAGE_BYTES * WASM_PAGE_BYTES
     }
 }
 
@@ -57,5 +58,7 @@ mod tests {
         assert_eq!((cap(100_000).pages(), cap(100_000).bytes()), (1, 65536));
         assert_eq!(cap(1 << 20).pages(), 16);
         assert_eq!(cap(u64::MAX).pages(), 65536);
+        // A 64-bit memory may be capped above 4 GiB.
+        assert_eq!(cap(8 << 30).bytes(), 8 << 30);
     }
 }

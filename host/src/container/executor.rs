@@ -3,10 +3,10 @@
 //! executor (`execve`), or the wasm program through the engine plugin the launcher loaded
 //! before the container's init process was cloned from its worker.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::{Arc, OnceLock};
 
 use libcontainer::oci_spec::runtime::Spec;
@@ -18,7 +18,6 @@ use shim_wasm_abi::host::{EngineInstance, LoadedPlugin, RunSpec};
 use super::module::WasmSource;
 use super::{capabilities, inherited};
 use crate::exit::{CANNOT_RUN, Failure};
-use crate::images::read_whole;
 
 /// The plugin loaded by the launcher; inherited by its workers and their init processes.
 pub static PLUGIN: OnceLock<LoadedPlugin> = OnceLock::new();
@@ -44,7 +43,9 @@ impl Executor for ShimExecutor {
         crate::logging::release();
         let checked = match self {
             Self::Native => get_executor().validate(&with_default_path(spec)),
-            Self::Wasm { settings, module, .. } => prepare_wasm(settings, module),
+            Self::Wasm { settings, module, artifact, .. } => {
+                prepare_wasm(settings, module, artifact.as_deref())
+            }
         };
         if let Err(e) = &checked {
             inherited::say(&e.to_string());
@@ -61,8 +62,8 @@ impl Executor for ShimExecutor {
                 unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
                 get_executor().exec(&with_default_path(spec))
             }
-            Self::Wasm { module, entry, artifact, .. } => {
-                let status = match run_wasm(spec, module, artifact.as_deref(), entry.as_deref()) {
+            Self::Wasm { module, entry, .. } => {
+                let status = match run_wasm(spec, module, entry.as_deref()) {
                     Ok(code) => (code & 0xff) as u8,
                     Err(failure) => {
                         // The container's stderr is where the operator looks (ctr, kubectl logs).
@@ -80,11 +81,34 @@ impl Executor for ShimExecutor {
 thread_local! {
     /// The engine the init process created before it waited for Start.
     static ENGINE: OnceCell<EngineInstance<'static>> = const { OnceCell::new() };
+    /// The wasm layer and the artifact, mapped before the init process waited for Start.
+    static MAPPED: RefCell<Option<Mapped>> = const { RefCell::new(None) };
+}
+
+/// Copy-on-write mappings of the layer and the artifact. Their files may be blobs of
+/// containerd's content store, shared by every namespace: the init process maps them and
+/// closes the descriptors before the container's program runs, so nothing in the
+/// container can reopen them for writing through `/proc/<pid>/fd`.
+#[derive(Default)]
+struct Mapped {
+    layer: Option<memmap2::Mmap>,
+    artifact: Option<memmap2::Mmap>,
+}
+
+fn map_private(file: &File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: a private, read-only mapping; containerd writes a blob once and renames it
+    // into place, and a memory file is this container's own. A file truncated while
+    // mapped would end this container (SIGBUS), nothing else.
+    unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }
 }
 
 /// In the init process, before it reports ready and waits for Start: the module must be
 /// there, and the engine is created now, so bad settings fail the create, not the start.
-fn prepare_wasm(settings: &str, module: &WasmSource) -> Result<(), ExecutorValidationError> {
+fn prepare_wasm(
+    settings: &str,
+    module: &WasmSource,
+    artifact: Option<&File>,
+) -> Result<(), ExecutorValidationError> {
     let invalid = ExecutorValidationError::ArgValidationError;
     // Before anything else, and before the engine can start a thread: from here on the
     // process holds what a native program would hold after execve.
@@ -101,6 +125,25 @@ fn prepare_wasm(settings: &str, module: &WasmSource) -> Result<(), ExecutorValid
     ENGINE.with(|cell| {
         let _ = cell.set(engine);
     });
+    let mut mapped = Mapped::default();
+    if let WasmSource::Layer { digest, file } = module {
+        let layer = map_private(file).map_err(|e| invalid(format!("cannot map wasm layer {digest}: {e}")))?;
+        mapped.layer = Some(layer);
+        inherited::drop_in_init(file.as_raw_fd());
+    }
+    if let Some(artifact) = artifact {
+        match map_private(artifact) {
+            Ok(map) => mapped.artifact = Some(map),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "containerd-shim-wasm: warning: cannot map the cached precompiled artifact ({e}); compiling the module"
+                );
+            }
+        }
+        inherited::drop_in_init(artifact.as_raw_fd());
+    }
+    MAPPED.with(|cell| *cell.borrow_mut() = Some(mapped));
     // Before the init process waits for Start: a signal sent once containerd reports the
     // task running must find the handler in place.
     end_on_termination_signals();
@@ -138,12 +181,7 @@ fn end_on_termination_signals() {
 }
 
 /// Runs the program in the container's init process, on the container's stdio.
-fn run_wasm(
-    spec: &Spec,
-    module: &WasmSource,
-    artifact: Option<&File>,
-    entry: Option<&str>,
-) -> Result<i32, Failure> {
+fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32, Failure> {
     let process = spec.process().as_ref();
     let mut args: Vec<String> = process.and_then(|p| p.args().clone()).unwrap_or_default();
     if let Some(first) = args.first_mut()
@@ -172,12 +210,9 @@ fn run_wasm(
             None => Err(Failure::from("the engine was not created before Start")),
         })
     };
-    if let Some(artifact) = artifact {
-        // SAFETY: the artifact is a memory file of this container's or a blob of
-        // containerd's content store, which is never changed once written.
-        let bytes = unsafe { memmap2::Mmap::map(artifact) }
-            .map_err(|e| Failure::from(format!("cannot map the precompiled artifact: {e}")))?;
-        match run(&bytes)? {
+    let mapped = MAPPED.with(|cell| cell.take()).unwrap_or_default();
+    if let Some(bytes) = &mapped.artifact {
+        match run(bytes)? {
             // The engine refused the artifact before running anything: compile the module.
             Err(e) if matches!(e.status, Status::ArtifactMismatch | Status::InvalidModule) => {
                 let _ = writeln!(
@@ -188,12 +223,18 @@ fn run_wasm(
             other => return other.map_err(|e| Failure::from_plugin(e.status, e.to_string())),
         }
     }
-    let bytes = match module {
-        WasmSource::File(path) => std::fs::read(path).map_err(|e| {
-            Failure::new(CANNOT_RUN, format!("cannot read wasm module {}: {e}", path.display()))
-        })?,
-        WasmSource::Layer { digest, file } => read_whole(file)
-            .map_err(|e| Failure::new(CANNOT_RUN, format!("cannot read wasm layer {digest}: {e}")))?,
+    let read;
+    let bytes: &[u8] = match module {
+        WasmSource::File(path) => {
+            read = std::fs::read(path).map_err(|e| {
+                Failure::new(CANNOT_RUN, format!("cannot read wasm module {}: {e}", path.display()))
+            })?;
+            &read
+        }
+        WasmSource::Layer { digest, .. } => match &mapped.layer {
+            Some(layer) => layer,
+            None => return Err(Failure::new(CANNOT_RUN, format!("wasm layer {digest} was not mapped"))),
+        },
     };
-    run(&bytes)?.map_err(|e| Failure::from_plugin(e.status, e.to_string()))
+    run(bytes)?.map_err(|e| Failure::from_plugin(e.status, e.to_string()))
 }

@@ -8,7 +8,7 @@
 //! store, or memory files) the container's init process inherits.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -105,7 +105,13 @@ impl<'a> ImageLookup<'a> {
         let opened;
         let (file, digest, label_on) = match source {
             WasmSource::File(path) => {
-                opened = File::open(root.join(path.strip_prefix("/").unwrap_or(path))).ok()?;
+                // Non-blocking: a FIFO put in the module's place must not hold the create.
+                opened = File::options()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(root.join(path.strip_prefix("/").unwrap_or(path)))
+                    .ok()
+                    .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))?;
                 // BLAKE3: several times faster than SHA-256 on a large module.
                 let digest = format!("blake3:{}", images::blake3_of(&opened).ok()?.to_hex());
                 (&opened, digest, image.target.digest.clone())

@@ -245,7 +245,7 @@ impl Client {
         // store stays on disk until the garbage collection: ask first, as a read would.
         let recorded = self.info(digest)?.size;
         if let Some(file) = self.open_blob(digest)
-            && file.metadata()?.len() == recorded as u64
+            && file.metadata().is_ok_and(|m| m.len() == recorded as u64)
         {
             check_file(&file, digest, check, limit)?;
             return Ok(file);
@@ -478,18 +478,20 @@ fn check_file(file: &File, digest: &str, check: Check<'_>, limit: u64) -> Result
             }
         }
         Check::Blake3(expected) => {
-            let verified = verified_record(file, expected)?;
-            if read_xattr(file, VERIFIED_XATTR).as_deref() == Some(verified.as_bytes()) {
+            let record_path = Path::new(VERIFIED_DIR).join(digest.replace(':', "-"));
+            let record = verified_record(file, expected)?;
+            if std::fs::read_to_string(&record_path).is_ok_and(|kept| kept == record) {
                 return Ok(());
             }
             let actual = super::blake3_of(file)?.to_hex();
             if actual.as_str() != expected {
+                let _ = std::fs::remove_file(&record_path);
                 return Err(corrupt(format!(
                     "its BLAKE3 hash is {actual}, not the {expected} it was written with"
                 )));
             }
-            // Best effort: a file system without trusted attributes checks every time.
-            let _ = write_xattr(file, VERIFIED_XATTR, verified.as_bytes());
+            // Best effort: without a record the next hit hashes again.
+            let _ = std::fs::create_dir_all(VERIFIED_DIR).and_then(|()| write_record(&record_path, &record));
         }
         Check::Size(recorded) if size != recorded => {
             return Err(corrupt(format!("{size} bytes where containerd recorded {recorded}")));
@@ -499,36 +501,34 @@ fn check_file(file: &File, digest: &str, check: Check<'_>, limit: u64) -> Result
     Ok(())
 }
 
-/// An extended attribute on a blob file of the content store: the file was hashed and
-/// matched, at this size and modification time. Any write to the file changes its
-/// modification time, and a replaced file has no attribute, so the next read hashes it
-/// again; until then a hit skips hashing (30 ms for an 80 MB artifact here). Only
-/// processes with CAP_SYS_ADMIN can set or change a `trusted.` attribute.
-const VERIFIED_XATTR: &std::ffi::CStr = c"trusted.containerd-shim-wasm.verified";
+/// Where the shim records blob files it hashed and found matching (tmpfs: gone at boot):
+/// one file per blob, naming the file (device, inode), its size, modification and change
+/// times and the hash. A hit whose blob file still has that record skips hashing it
+/// (30 ms for an 80 MB artifact here). Any write to the file changes its change time,
+/// which no process can set back, and a replaced file has another inode. Kept out of
+/// containerd's own directories.
+pub const VERIFIED_DIR: &str = "/run/containerd-shim-wasm/verified";
 
 fn verified_record(file: &File, blake3: &str) -> std::io::Result<String> {
     use std::os::unix::fs::MetadataExt;
     let meta = file.metadata()?;
-    Ok(format!("blake3={blake3} size={} mtime={}.{:09}", meta.len(), meta.mtime(), meta.mtime_nsec()))
+    Ok(format!(
+        "blake3={blake3} dev={} ino={} size={} mtime={}.{:09} ctime={}.{:09}\n",
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    ))
 }
 
-fn read_xattr(file: &File, name: &std::ffi::CStr) -> Option<Vec<u8>> {
-    use std::os::fd::AsRawFd;
-    let mut value = vec![0u8; 256];
-    // SAFETY: reads at most value.len() bytes into a buffer this function owns.
-    let n =
-        unsafe { libc::fgetxattr(file.as_raw_fd(), name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
-    let n = usize::try_from(n).ok()?;
-    value.truncate(n);
-    Some(value)
-}
-
-fn write_xattr(file: &File, name: &std::ffi::CStr, value: &[u8]) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a name and a value this function borrows for the call.
-    let set =
-        unsafe { libc::fsetxattr(file.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
-    if set == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+/// Written whole under another name and renamed, so a reader never sees half a record.
+fn write_record(path: &Path, record: &str) -> std::io::Result<()> {
+    let partial = path.with_extension(format!("{}.partial", std::process::id()));
+    std::fs::write(&partial, record)?;
+    std::fs::rename(&partial, path)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

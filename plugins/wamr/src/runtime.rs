@@ -92,6 +92,21 @@ pub fn run(
     if exec_env.is_null() {
         return Err(PluginError::internal("cannot create a WAMR execution environment"));
     }
+    // The export layer checked the entry's type from the module; this guards the call
+    // itself should that check not have run: no parameters, at most one result.
+    // SAFETY: queries on a function of the live instance.
+    let (params, result_count) = unsafe {
+        (
+            sys::wasm_func_get_param_count(function, instance.0),
+            sys::wasm_func_get_result_count(function, instance.0),
+        )
+    };
+    if params != 0 || result_count > 1 {
+        return Err(PluginError::invalid_argument(format!(
+            "entry function `{}` must take no parameters and return nothing or an i32",
+            request.entry.unwrap_or("_start")
+        )));
+    }
     // Room for one i32 result (an entry function may return its exit status).
     let mut results = [0u32; 2];
     // SAFETY: function and exec env from this instance; no arguments, results fit.
