@@ -11,7 +11,8 @@ use support::{Node, c_plugin, panic_plugin, path_str};
 
 fn fake_module(node: &Node) -> String {
     let module = node.root().join("m.wasm");
-    fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    // The smallest module every engine would run: an empty `_start`.
+    fs::write(&module, wat::parse_str(r#"(module (func (export "_start")))"#).unwrap()).unwrap();
     path_str(&module).to_string()
 }
 
