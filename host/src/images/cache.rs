@@ -201,14 +201,14 @@ fn lookup(image: &ContainerImage, module: &Module<'_>, label: &str) -> Found {
         }
     };
     let Some(digest) = labels.get(label) else { return Found::Nothing };
-    let read = client.labels(digest).and_then(|artifact_labels| {
-        let Some(checksum) = artifact_labels.get(BLAKE3_LABEL) else {
+    let read = client.info(digest).and_then(|info| {
+        let Some(checksum) = info.labels.get(BLAKE3_LABEL) else {
             return Err(ClientError::Corrupt {
                 digest: digest.clone(),
                 reason: format!("it has no {BLAKE3_LABEL} label"),
             });
         };
-        client.blob_file(digest, Check::Blake3(checksum), ARTIFACT_LIMIT, "wasm-artifact")
+        client.blob_file(&info, Check::Blake3(checksum), ARTIFACT_LIMIT, "wasm-artifact")
     });
     match read {
         Ok(file) => {

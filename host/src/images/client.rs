@@ -232,20 +232,21 @@ impl Client {
         Ok(total)
     }
 
-    /// Blob `digest`, checked: the file of containerd's local content store when there is
-    /// one, else read over gRPC into a memory file named `name`.
+    /// The blob `info` describes, checked: the file of containerd's local content store
+    /// when there is one, else read over gRPC into a memory file named `name`. `info` is
+    /// containerd's answer for this namespace ([`Client::info`]): the blob files are shared
+    /// by every namespace, and one removed from the content store stays on disk until the
+    /// garbage collection, so the caller asks first, as a read would.
     pub fn blob_file(
         &self,
-        digest: &str,
+        info: &Info,
         check: Check<'_>,
         limit: u64,
         name: &str,
     ) -> Result<File, ClientError> {
-        // The blob files are shared by every namespace, and one removed from the content
-        // store stays on disk until the garbage collection: ask first, as a read would.
-        let recorded = self.info(digest)?.size;
+        let digest = info.digest.as_str();
         if let Some(file) = self.open_blob(digest)
-            && file.metadata().is_ok_and(|m| m.len() == recorded as u64)
+            && file.metadata().is_ok_and(|m| m.len() == info.size as u64)
         {
             check_file(&file, digest, check, limit)?;
             return Ok(file);
@@ -307,7 +308,7 @@ impl Client {
     }
 
     /// What containerd records about blob `digest` in this namespace.
-    fn info(&self, digest: &str) -> Result<Info, ClientError> {
+    pub fn info(&self, digest: &str) -> Result<Info, ClientError> {
         let what = || format!("cannot look up blob {digest} in containerd's content store");
         self.call(what, async {
             let mut client = ContentClient::new(self.channel.clone());

@@ -62,7 +62,8 @@ impl ContainerImage {
     /// The blob of `layer`, in a file the container's init process inherits.
     pub fn read_layer(&self, layer: &WasmLayer) -> Result<File, String> {
         let check = client::Check::Size(layer.blob.size.max(0) as u64);
-        self.client.blob_file(&layer.blob.digest, check, u64::MAX, "wasm-layer").map_err(|e| {
+        let info = self.client.info(&layer.blob.digest);
+        info.and_then(|info| self.client.blob_file(&info, check, u64::MAX, "wasm-layer")).map_err(|e| {
             format!(
                 "image {}: cannot read wasm layer {} ({}): {e}; pull the image again (ctr images pull, crictl pull)",
                 self.name, layer.blob.digest, layer.blob.media_type
