@@ -5,12 +5,12 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::cases::CASES;
-use support::containerd::{Containerd, ImageSpec, build_image, processes_matching};
+use support::containerd::{Containerd, ImageSpec, build_image, busybox, processes_matching};
 use support::{corpus, path_str};
 
 const DEFAULT_WASMTIME: &str = "default_engine = \"wasmtime\"\n";
@@ -25,12 +25,6 @@ fn wasm_image(ctd: &Containerd, program: &str, extra: &[&str]) -> String {
         ImageSpec { name: &name, files: vec![(corpus(program), &image_path)], symlinks: vec![], entrypoint };
     ctd.import(&build_image(&spec, ctd.node.root()));
     name
-}
-
-fn busybox() -> PathBuf {
-    let path = PathBuf::from("/bin/busybox");
-    assert!(path.is_file(), "/bin/busybox is missing: apt-get install busybox-static (make e2e does)");
-    path
 }
 
 #[test]
@@ -132,56 +126,7 @@ fn start_loop_with(ctd: &Containerd, extra: &[&str], image: &str, id: &str) {
     args.extend_from_slice(&[image, id]);
     let ran = ctd.ctr(&args);
     ran.assert_ok();
-    wait_for_status(ctd, id, "RUNNING");
-}
-
-fn wait_for_status(ctd: &Containerd, id: &str, status: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ls = ctd.ctr(&["task", "ls"]).stdout;
-        if ls.lines().any(|l| l.split_whitespace().next() == Some(id) && l.contains(status)) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{id} never reached {status}:\n{ls}\n{}", ctd.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Deletes the task and container; returns `ctr task rm`'s stderr (it names the exit code).
-fn remove(ctd: &Containerd, id: &str) -> String {
-    let rm = ctd.ctr(&["task", "rm", id]);
-    assert_eq!(rm.code, Some(0), "{}", rm.stderr);
-    ctd.ctr(&["containers", "rm", id]).assert_ok();
-    rm.stderr
-}
-
-/// Nothing of container `id` is left: process, mount, cgroup, libcontainer state.
-fn assert_nothing_left(ctd: &Containerd, id: &str) {
-    assert_eq!(
-        processes_matching(&format!("\"id\":\"{id}\"")),
-        Vec::<i32>::new(),
-        "a process of {id} is left"
-    );
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let bundle_rootfs = format!(
-        "{}/state/io.containerd.runtime.v2.task/{}/{id}/rootfs",
-        ctd.node.root().display(),
-        ctd.namespace
-    );
-    let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&bundle_rootfs)).collect();
-    assert!(left.is_empty(), "a mount of {id} is left: {left:#?}");
-    for cgroup in [
-        format!("/sys/fs/cgroup/memory/{}/{id}", ctd.namespace),
-        format!("/sys/fs/cgroup/pids/{}/{id}", ctd.namespace),
-        format!("/sys/fs/cgroup/{}/{id}", ctd.namespace),
-    ] {
-        assert!(!Path::new(&cgroup).exists(), "cgroup {cgroup} is left");
-    }
-    // libcontainer state: /run/containerd-shim-wasm/<containerd instance>/<namespace>/<id>
-    for instance in std::fs::read_dir("/run/containerd-shim-wasm").into_iter().flatten().flatten() {
-        let state = instance.path().join(&ctd.namespace).join(id);
-        assert!(!state.exists(), "state {} is left", state.display());
-    }
+    ctd.wait_for_status(id, "RUNNING");
 }
 
 #[test]
@@ -192,10 +137,10 @@ fn a_long_running_module_stops_on_sigterm_and_sigkill() {
         let id = format!("loop-{}", signal.to_lowercase());
         start_loop(&ctd, &image, &id);
         ctd.ctr(&["task", "kill", "-s", signal, &id]).assert_ok();
-        wait_for_status(&ctd, &id, "STOPPED");
-        let rm = remove(&ctd, &id);
+        ctd.wait_for_status(&id, "STOPPED");
+        let rm = ctd.remove(&id);
         assert!(rm.contains(&format!("exit code {status}")), "{signal}: {rm}");
-        assert_nothing_left(&ctd, &id);
+        ctd.assert_nothing_left(&id);
     }
 }
 
@@ -217,9 +162,9 @@ fn ps_metrics_and_resource_limits_of_a_running_container() {
     let limit = metrics.stdout.lines().find(|l| l.starts_with("memory.limit_in_bytes")).unwrap_or_default();
     assert!(limit.split_whitespace().nth(1) == Some("67108864"), "memory limit not applied: {limit:?}");
     ctd.ctr(&["task", "kill", "-s", "SIGKILL", "busy"]).assert_ok();
-    wait_for_status(&ctd, "busy", "STOPPED");
-    remove(&ctd, "busy");
-    assert_nothing_left(&ctd, "busy");
+    ctd.wait_for_status("busy", "STOPPED");
+    ctd.remove("busy");
+    ctd.assert_nothing_left("busy");
 }
 
 #[test]
@@ -235,7 +180,7 @@ fn a_native_container_runs_through_the_same_shim() {
     let ran = ctd.run(&[], spec.name, "native", &[]);
     assert_eq!(ran.code, Some(3), "{}", ran.stderr);
     assert_eq!(ran.stdout, "native cat\n");
-    assert_nothing_left(&ctd, "native");
+    ctd.assert_nothing_left("native");
 }
 
 #[test]
@@ -256,7 +201,7 @@ fn engine_chosen_by_runtime_config_path_and_by_invoked_name() {
     let ran = ctd.run(&[], &image, "no-engine", &[]);
     assert_ne!(ran.code, Some(0));
     assert!(ran.stderr.contains("no engine chosen"), "{}", ran.stderr);
-    assert_nothing_left(&ctd, "no-engine");
+    ctd.assert_nothing_left("no-engine");
 }
 
 #[test]
@@ -288,7 +233,7 @@ fn bad_input_fails_create_with_one_line_and_leaves_nothing() {
             assert!(line.contains(fragment), "{id}: {line:?} lacks {fragment:?}");
         }
         ctd.ctr(&["containers", "rm", id]);
-        assert_nothing_left(&ctd, id);
+        ctd.assert_nothing_left(id);
     }
 
     let data = ctd.node.root().join("data.txt");
@@ -303,7 +248,7 @@ fn bad_input_fails_create_with_one_line_and_leaves_nothing() {
     let ran = ctd.run(&[], spec.name, "not-wasm", &[]);
     assert!(ran.stderr.contains("entrypoint /data.txt is neither a WebAssembly module"), "{}", ran.stderr);
     ctd.ctr(&["containers", "rm", "not-wasm"]);
-    assert_nothing_left(&ctd, "not-wasm");
+    ctd.assert_nothing_left("not-wasm");
     assert_eq!(ctd.ctr(&["task", "ls", "-q"]).stdout, "");
 }
 
@@ -315,15 +260,15 @@ fn kill_all_and_pod_grouping_share_one_shim() {
     for id in ["pod-a", "pod-b"] {
         ctd.ctr(&["run", "-d", "--annotation", annotation, "--runtime", "io.containerd.wasm.v1", &image, id])
             .assert_ok();
-        wait_for_status(&ctd, id, "RUNNING");
+        ctd.wait_for_status(id, "RUNNING");
     }
     let servers = shim_servers(&ctd);
     assert_eq!(servers.len(), 1, "containers of one pod share one shim: {servers:?}");
     for id in ["pod-a", "pod-b"] {
         ctd.ctr(&["task", "kill", "--all", "-s", "SIGKILL", id]).assert_ok();
-        wait_for_status(&ctd, id, "STOPPED");
-        remove(&ctd, id);
-        assert_nothing_left(&ctd, id);
+        ctd.wait_for_status(id, "STOPPED");
+        ctd.remove(id);
+        ctd.assert_nothing_left(id);
     }
     wait_until(|| shim_servers(&ctd).is_empty(), "the shim exits after its last container");
 }
@@ -346,7 +291,7 @@ fn a_killed_shim_is_cleaned_up_by_the_delete_action() {
         || !std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains("/orphan/rootfs "),
         "the rootfs is unmounted",
     );
-    assert_nothing_left(&ctd, "orphan");
+    ctd.assert_nothing_left("orphan");
 }
 
 /// The long-lived shim servers of this test's containerd.
@@ -393,7 +338,7 @@ fn an_oom_kill_is_published_as_a_task_oom_event() {
         .find(|l| l.contains("/tasks/oom"))
         .unwrap_or_else(|| panic!("no /tasks/oom event:\n{events}"));
     assert!(oom.contains("hog"), "{oom}");
-    assert_nothing_left(&ctd, "hog");
+    ctd.assert_nothing_left("hog");
 }
 
 #[test]
@@ -487,10 +432,10 @@ fn the_corpus_runs_through_containerd_for_every_engine() {
         detached.extend_from_slice(&with);
         detached.extend_from_slice(&[spec.name, &id, "/loop.wasm"]);
         ctd.ctr(&detached).assert_ok();
-        wait_for_status(&ctd, &id, "RUNNING");
+        ctd.wait_for_status(&id, "RUNNING");
         ctd.ctr(&["task", "kill", "-s", "SIGTERM", &id]).assert_ok();
-        wait_for_status(&ctd, &id, "STOPPED");
-        assert!(remove(&ctd, &id).contains("exit code 143"), "{engine}");
-        assert_nothing_left(&ctd, &id);
+        ctd.wait_for_status(&id, "STOPPED");
+        assert!(ctd.remove(&id).contains("exit code 143"), "{engine}");
+        ctd.assert_nothing_left(&id);
     }
 }

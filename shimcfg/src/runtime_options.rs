@@ -13,6 +13,10 @@
 //!
 //! The engine is chosen, most specific first, from: these options, the name the shim was
 //! invoked as (`containerd-shim-<engine>-v1`), the config file's `default_engine`.
+//!
+//! Operators copy runc's options into a runtime's table (`SystemdCgroup = true`, from
+//! containerd's docs for runc). They are accepted, never refused: `SystemdCgroup` picks the
+//! cgroup driver; every other runc key is ignored, with the reason ([`RUNC_KEYS`]).
 
 use std::path::Path;
 
@@ -25,10 +29,30 @@ use crate::{ConfigError, EngineName, ShimConfig};
 pub struct RuntimeOptions {
     pub engine: Option<EngineName>,
     pub settings: toml::Table,
+    /// runc's `SystemdCgroup`: the cgroup driver (systemd or cgroupfs), when given.
+    pub systemd_cgroup: Option<bool>,
+    /// runc keys given that this shim ignores, each with why.
+    pub ignored: Vec<(&'static str, &'static str)>,
 }
 
+/// runc's runtime options (`containerd.runc.v1.Options`) other than `SystemdCgroup`, and
+/// why each means nothing here.
+pub const RUNC_KEYS: &[(&str, &str)] = &[
+    ("BinaryName", "the shim runs containers with youki's libcontainer in-process, not a runtime binary"),
+    ("Root", "container state lives under /run/containerd-shim-wasm, per containerd and namespace"),
+    ("NoPivotRoot", "containers always get pivot_root"),
+    ("NoNewKeyring", "libcontainer always gives a container its own session keyring"),
+    ("ShimCgroup", "the shim stays in the cgroup containerd started it in"),
+    ("IoUid", "the shim opens containerd's FIFOs as root"),
+    ("IoGid", "the shim opens containerd's FIFOs as root"),
+    ("CriuPath", "checkpoint and restore are not supported"),
+    ("CriuImagePath", "checkpoint and restore are not supported"),
+    ("CriuWorkPath", "checkpoint and restore are not supported"),
+];
+
+/// Unknown keys are refused by hand (`runc`): serde's `deny_unknown_fields` cannot be
+/// combined with the map that collects runc's keys.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawOptions {
     engine: Option<EngineName>,
     #[serde(default)]
@@ -38,6 +62,11 @@ struct RawOptions {
     _config_path: Option<toml::Value>,
     #[serde(rename = "TypeUrl")]
     _type_url: Option<toml::Value>,
+    #[serde(rename = "SystemdCgroup")]
+    systemd_cgroup: Option<bool>,
+    /// Every other key: runc's, or a mistake.
+    #[serde(flatten)]
+    runc: std::collections::BTreeMap<String, toml::Value>,
 }
 
 /// Where the chosen engine came from (for logs and errors).
@@ -59,11 +88,21 @@ pub struct EngineSelection {
 impl RuntimeOptions {
     /// Parses one options table; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let raw: RawOptions = toml::from_str(text).map_err(|e| ConfigError::Options {
-            origin: origin.to_string(),
-            message: e.message().to_string(),
-        })?;
-        Ok(Self { engine: raw.engine, settings: raw.settings })
+        let error = |message: String| ConfigError::Options { origin: origin.to_string(), message };
+        let raw: RawOptions = toml::from_str(text).map_err(|e| error(e.message().to_string()))?;
+        let mut ignored = Vec::new();
+        for key in raw.runc.keys() {
+            match RUNC_KEYS.iter().find(|(name, _)| name == key) {
+                Some(known) => ignored.push(*known),
+                None => {
+                    return Err(error(format!(
+                        "unknown field `{key}`, expected `engine`, `settings`, or one of runc's options \
+                         (`SystemdCgroup`, `BinaryName`, ...)"
+                    )));
+                }
+            }
+        }
+        Ok(Self { engine: raw.engine, settings: raw.settings, systemd_cgroup: raw.systemd_cgroup, ignored })
     }
 
     /// The `ConfigPath` file as a base, overridden key by key by `ConfigBody`.
@@ -82,6 +121,10 @@ impl RuntimeOptions {
             let body = Self::parse(body, "ConfigBody")?;
             options.engine = body.engine.or(options.engine);
             options.settings.extend(body.settings);
+            options.systemd_cgroup = body.systemd_cgroup.or(options.systemd_cgroup);
+            options.ignored.extend(body.ignored);
+            options.ignored.sort();
+            options.ignored.dedup();
         }
         Ok(options)
     }
@@ -155,6 +198,20 @@ mod tests {
         }
         let err = RuntimeOptions::from_sources(None, Some(Path::new("/nonexistent.toml"))).unwrap_err();
         assert!(err.to_string().contains("ConfigPath /nonexistent.toml"), "{err}");
+    }
+
+    #[test]
+    fn runc_keys_are_used_or_ignored_never_refused() {
+        let text =
+            "SystemdCgroup = true\nBinaryName = '/usr/bin/runc'\nNoPivotRoot = false\nengine = 'wamr'\n";
+        let options = RuntimeOptions::parse(text, "ConfigBody").unwrap();
+        assert_eq!(options.systemd_cgroup, Some(true));
+        assert_eq!(options.engine.unwrap().as_str(), "wamr");
+        let ignored: Vec<&str> = options.ignored.iter().map(|(key, _)| *key).collect();
+        assert_eq!(ignored, ["BinaryName", "NoPivotRoot"]);
+        assert_eq!(RuntimeOptions::parse("", "x").unwrap().systemd_cgroup, None);
+        let err = RuntimeOptions::parse("SystemdCgroup = 'yes'", "ConfigBody").unwrap_err().to_string();
+        assert!(err.contains("SystemdCgroup") || err.contains("bool"), "{err}");
     }
 
     #[test]

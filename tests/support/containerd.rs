@@ -126,6 +126,57 @@ impl Containerd {
     pub fn log(&self) -> String {
         fs::read_to_string(self.node.root().join("containerd.log")).unwrap_or_default()
     }
+
+    /// Waits (20 s at most) until `ctr task ls` shows task `id` in `status`.
+    pub fn wait_for_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ls = self.ctr(&["task", "ls"]).stdout;
+            if ls.lines().any(|l| l.split_whitespace().next() == Some(id) && l.contains(status)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{id} never reached {status}:\n{ls}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Deletes the task and container; returns `ctr task rm`'s stderr (it names the exit
+    /// code).
+    pub fn remove(&self, id: &str) -> String {
+        let rm = self.ctr(&["task", "rm", id]);
+        assert_eq!(rm.code, Some(0), "{}", rm.stderr);
+        self.ctr(&["containers", "rm", id]).assert_ok();
+        rm.stderr
+    }
+
+    /// Nothing of container `id` is left: process, mount, cgroup, libcontainer state.
+    pub fn assert_nothing_left(&self, id: &str) {
+        assert_eq!(
+            processes_matching(&format!("\"id\":\"{id}\"")),
+            Vec::<i32>::new(),
+            "a process of {id} is left"
+        );
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let bundle_rootfs = format!(
+            "{}/state/io.containerd.runtime.v2.task/{}/{id}/rootfs",
+            self.node.root().display(),
+            self.namespace
+        );
+        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&bundle_rootfs)).collect();
+        assert!(left.is_empty(), "a mount of {id} is left: {left:#?}");
+        for cgroup in [
+            format!("/sys/fs/cgroup/memory/{}/{id}", self.namespace),
+            format!("/sys/fs/cgroup/pids/{}/{id}", self.namespace),
+            format!("/sys/fs/cgroup/{}/{id}", self.namespace),
+        ] {
+            assert!(!Path::new(&cgroup).exists(), "cgroup {cgroup} is left");
+        }
+        // libcontainer state: /run/containerd-shim-wasm/<containerd instance>/<namespace>/<id>
+        for instance in fs::read_dir("/run/containerd-shim-wasm").into_iter().flatten().flatten() {
+            let state = instance.path().join(&self.namespace).join(id);
+            assert!(!state.exists(), "state {} is left", state.display());
+        }
+    }
 }
 
 impl Drop for Containerd {
@@ -254,6 +305,13 @@ fn run_image_builder(spec: &ImageSpec<'_>, wasm_layers: &[PathBuf], out_dir: &Pa
     let status = cmd.status().unwrap();
     assert!(status.success(), "oci-image-builder failed for {}", spec.name);
     out
+}
+
+/// Debian's static busybox, for native containers.
+pub fn busybox() -> PathBuf {
+    let path = PathBuf::from("/bin/busybox");
+    assert!(path.is_file(), "/bin/busybox is missing: apt-get install busybox-static (make e2e does)");
+    path
 }
 
 /// Pids of processes whose command line contains `needle`.

@@ -25,6 +25,7 @@ use super::rootfs::{self, RootfsMount};
 use crate::engine_process::child::check_capability;
 use crate::exit::{CANNOT_RUN, Failure, SHIM_FAILURE};
 use crate::images::Containerd;
+use crate::launcher::Made;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CreateRequest {
@@ -51,11 +52,12 @@ pub struct EngineChoice {
     pub precompile_cache: bool,
 }
 
-/// Creates the container; returns its init process's pid.
-pub fn create(request: &CreateRequest, stdio: [OwnedFd; 3], deadline: Instant) -> Result<u32, Failure> {
+/// Creates the container; returns its init process.
+pub fn create(request: &CreateRequest, stdio: [OwnedFd; 3], deadline: Instant) -> Result<Made, Failure> {
     rootfs::mount_all(&request.bundle.join("rootfs"), &request.rootfs)
         .map_err(|e| Failure::new(SHIM_FAILURE, e))?;
     let executor = executor_for(request, deadline)?;
+    let wasm = matches!(executor, ShimExecutor::Wasm { .. });
     ensure_single_threaded().map_err(|n| {
         Failure::from(format!(
             "the shim's worker has {n} threads where it must have one before it clones the container"
@@ -82,7 +84,7 @@ pub fn create(request: &CreateRequest, stdio: [OwnedFd; 3], deadline: Instant) -
     })?;
     let pid =
         container.pid().ok_or_else(|| Failure::from("libcontainer created the container without a pid"))?;
-    Ok(pid.as_raw() as u32)
+    Ok(Made { pid: pid.as_raw() as u32, wasm })
 }
 
 /// Native, or wasm in the launcher's engine.

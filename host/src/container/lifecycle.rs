@@ -1,6 +1,6 @@
 //! Operations on an existing container through libcontainer's saved state, and where
-//! each may run. Kill, pids and stats only signal and read the cgroup: the shim server
-//! does them. libcontainer's own start changes the working directory (to reach the
+//! each may run. Kill, pause, resume, update, pids and stats only signal and read or
+//! write the cgroup: the shim server does them. libcontainer's own start changes the working directory (to reach the
 //! notify socket) and runs the poststart hooks; its delete runs the poststop hooks and
 //! waits for them: those run in a launcher worker ([`start`], [`remove`]). A container
 //! without such hooks is started and removed by the server itself
@@ -8,12 +8,15 @@
 
 use std::path::Path;
 
-use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, create_cgroup_manager};
+use libcgroups::common::{
+    AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt, create_cgroup_manager,
+};
 use libcgroups::stats::Stats;
 use std::os::unix::net::UnixStream;
 
 use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::notify_socket::NOTIFY_FILE;
+use libcontainer::oci_spec::runtime::LinuxResources;
 use libcontainer::signal::Signal;
 
 /// A failed container operation, as one line.
@@ -60,6 +63,23 @@ pub fn start_without_hooks(state_root: &Path, id: &str) -> Result<(), LifecycleE
         UnixStream::connect(&socket).map_err(|e| error(id, "start", format!("notify socket: {e}")))?;
     stream.write_all(b"start container").map_err(|e| error(id, "start", format!("notify socket: {e}")))?;
     container.set_status(ContainerStatus::Running).save().map_err(|e| error(id, "start", e))
+}
+
+/// Freezes every process of the container (the cgroup freezer).
+pub fn pause(state_root: &Path, id: &str) -> Result<(), LifecycleError> {
+    load(state_root, id, "pause")?.pause().map_err(|e| error(id, "pause", e))
+}
+
+/// Thaws a paused container.
+pub fn resume(state_root: &Path, id: &str) -> Result<(), LifecycleError> {
+    load(state_root, id, "resume")?.resume().map_err(|e| error(id, "resume", e))
+}
+
+/// Writes new resource limits to the container's cgroup: only what `resources` sets.
+pub fn update(state_root: &Path, id: &str, resources: &LinuxResources) -> Result<(), LifecycleError> {
+    let options =
+        ControllerOpt { resources, disable_oom_killer: false, oom_score_adj: None, freezer_state: None };
+    cgroup(state_root, id, "update resources")?.apply(&options).map_err(|e| error(id, "update resources", e))
 }
 
 /// Sends `signal` to the container's init process, or to every process with `all`.

@@ -12,13 +12,15 @@
 //! program in it, or execs the native entrypoint. The shim server never loads an engine and never
 //! clones.
 //!
-//! [`lifecycle`] holds the operations on an existing container (start, kill, remove,
-//! pids, stats) and where each runs; [`oom`] watches the cgroup for out-of-memory kills;
+//! [`lifecycle`] holds the operations on an existing container (start, kill, pause,
+//! update, remove, pids, stats) and where each runs; [`exec`] starts a process in a
+//! running native container; [`oom`] watches the cgroup for out-of-memory kills;
 //! [`metrics`] turns cgroup statistics into containerd's.
 
 pub mod capabilities;
 pub mod create;
 pub mod entrypoint;
+pub mod exec;
 pub mod executor;
 pub mod inherited;
 pub mod lifecycle;

@@ -4,11 +4,12 @@
 //!
 //! ```text
 //! shim server (multi-threaded)                 launcher (single-threaded, one per engine
-//!   Create / Start / Delete                       plugin, plus one with no plugin)
+//!   Create / Start / Delete / Exec                plugin, plus one with no plugin)
 //!   ── control channel: one datagram ──────────▶  recvmsg → fork ──▶ worker (single-threaded)
 //!      (request stream + stdio descriptors)                             reads the request
 //!   ── request stream: JSON request ───────────────────────────────────▶ libcontainer create,
-//!   ◀─ request stream: JSON reply (pid or error) ─────────────────────── start or delete; exits
+//!   ◀─ request stream: JSON reply (pid or error) ─────────────────────── start, delete, exec;
+//!                                                                         exits
 //! ```
 //!
 //! - A launcher for an engine has the engine's plugin loaded (`dlopen`, entry called,
@@ -19,7 +20,8 @@
 //! - The launcher with no plugin creates native containers (and reports engine errors for
 //!   wasm ones when no plugin could be loaded), and runs every Start and Delete: its
 //!   workers wait for the OCI hooks libcontainer spawns, which the server's reaper must
-//!   never see.
+//!   never see. It also starts exec processes in native containers (libcontainer's
+//!   tenant builder clones them and changes the working directory on the way).
 //! - Workers are their own process group and end themselves (and their hooks) at the
 //!   request's deadline; the launcher lets the kernel reap them (`SIGCHLD` ignored).
 //! - A plugin file that changes on disk (a package upgrade) gets a new launcher; the old
@@ -48,6 +50,9 @@ pub enum Request {
     /// Remove what is left of a container: its processes, cgroup (also one a failed
     /// create left without state), state, and run the poststop hooks.
     Delete { state_root: PathBuf, id: String, cgroups_path: Option<String> },
+    /// Start a process in a running native container: `process` is the runtime-spec
+    /// Process (JSON) containerd sent; its stdin, stdout and stderr come with the request.
+    Exec { state_root: PathBuf, id: String, process: String },
 }
 
 /// A request and how long the worker may take for it.
@@ -57,6 +62,14 @@ pub struct Envelope {
     pub request: Request,
 }
 
-/// A worker's answer: the container's init pid for a create (0 otherwise), or one
-/// error line.
-pub type Reply = Result<u32, String>;
+/// A worker's answer: the process it made, or one error line.
+pub type Reply = Result<Made, String>;
+
+/// The process a worker made: a create's init process, an exec's process (pid 0 for
+/// start and delete).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Made {
+    pub pid: u32,
+    /// The container's process runs a wasm module in an engine (no exec into it).
+    pub wasm: bool,
+}

@@ -92,6 +92,7 @@ impl Launchers {
             Request::Create(_) => "the create",
             Request::Start { .. } => "the start",
             Request::Delete { .. } => "the delete",
+            Request::Exec { .. } => "the exec",
         };
         let seconds = bound.as_secs().max(1);
         let envelope = serde_json::to_vec(&Envelope { seconds: seconds as u32, request })

@@ -14,9 +14,9 @@ use nix::unistd::{ForkResult, fork};
 use shimcfg::ShimConfig;
 
 use super::channel::{self, Hello};
-use super::{Envelope, Reply, Request};
+use super::{Envelope, Made, Reply, Request};
 use crate::container::executor::PLUGIN;
-use crate::container::{create, inherited, lifecycle};
+use crate::container::{create, exec, inherited, lifecycle};
 use crate::exit::{Failure, Outcome, SHIM_FAILURE};
 use crate::plugins::load::load_trusted;
 
@@ -128,10 +128,19 @@ fn serve(stream: &mut UnixStream, stdio: Vec<OwnedFd>) -> Reply {
             create::create(&request, stdio, deadline).map_err(|failure| failure.message)
         }
         Request::Start { state_root, id } => {
-            lifecycle::start(&state_root, &id).map(|_| 0).map_err(|e| e.to_string())
+            lifecycle::start(&state_root, &id).map(|_| Made::default()).map_err(|e| e.to_string())
         }
         Request::Delete { state_root, id, cgroups_path } => {
-            lifecycle::remove(&state_root, &id, cgroups_path.as_deref()).map(|_| 0).map_err(|e| e.to_string())
+            lifecycle::remove(&state_root, &id, cgroups_path.as_deref())
+                .map(|_| Made::default())
+                .map_err(|e| e.to_string())
+        }
+        Request::Exec { state_root, id, process } => {
+            let stdio: [OwnedFd; 3] =
+                stdio.try_into().map_err(|_| "an exec request needs three stdio descriptors".to_string())?;
+            exec::exec(&state_root, &id, &process, stdio)
+                .map(|pid| Made { pid, wasm: false })
+                .map_err(|e| e.to_string())
         }
     }
 }

@@ -70,12 +70,16 @@ fn create_reserved(
     let cgroups_path = spec["linux"]["cgroupsPath"].as_str().map(String::from);
     let stdio = stdio::open(&req.stdin, &req.stdout, &req.stderr)?;
     let bound = super::bound(deadline, CREATE_BOUND);
+    let chosen = engine::choose(req, &bundle, &service.argv0);
+    // Without the option: a systemd cgroupsPath is slice:prefix:name, a cgroupfs one a path.
+    let systemd_cgroup =
+        chosen.systemd_cgroup.unwrap_or_else(|| cgroups_path.as_deref().is_some_and(|p| p.contains(':')));
     let request = |engine: Result<EngineChoice, String>| {
         Request::Create(CreateRequest {
             id: req.id.clone(),
             bundle: bundle.clone(),
             state_root: service.state_root.clone(),
-            systemd_cgroup: cgroups_path.as_deref().is_some_and(|p| p.contains(':')),
+            systemd_cgroup,
             rootfs: req
                 .rootfs
                 .iter()
@@ -89,7 +93,7 @@ fn create_reserved(
             containerd: Some(service.containerd.clone()),
         })
     };
-    let reply = match engine::choose(req, &bundle, &service.argv0) {
+    let reply = match chosen.engine {
         Ok((choice, plugin)) => {
             match service.launchers.call(Some(&plugin), request(Ok(choice)), &stdio, bound) {
                 // The plugin cannot be loaded: a native entrypoint still runs.
@@ -102,8 +106,8 @@ fn create_reserved(
         Err(reason) => service.launchers.call(None, request(Err(reason)), &stdio, bound),
     };
     drop(stdio);
-    let pid = match reply {
-        Ok(Ok(pid)) => pid,
+    let made = match reply {
+        Ok(Ok(made)) => made,
         failed => {
             let reason = match failed {
                 Ok(Err(line)) => line,
@@ -115,9 +119,11 @@ fn create_reserved(
             return Err(TaskError::FailedPrecondition(reason));
         }
     };
+    let pid = made.pid;
     let record = TaskRecord {
         bundle: bundle.clone(),
         pid,
+        wasm: made.wasm,
         pidfd: pidfd_open(pid).map(Arc::new),
         cgroups_path: cgroups_path.clone(),
         rootfs_mounted: !req.rootfs.is_empty(),
@@ -127,9 +133,11 @@ fn create_reserved(
         starting: false,
         exit_event_held: false,
         exit: None,
+        paused: false,
         stdin: req.stdin.clone(),
         stdout: req.stdout.clone(),
         stderr: req.stderr.clone(),
+        execs: Default::default(),
         op: Arc::default(),
     };
     {
@@ -138,7 +146,7 @@ fn create_reserved(
         let claimed = table.insert(&req.id, record, began);
         service.events.task_create(&req.id, &req.bundle, pid);
         if let Some(exit) = claimed {
-            service.events.task_exit(&req.id, pid, &exit);
+            service.events.task_exit(&req.id, "", pid, &exit);
         }
     }
     if let Some(cgroups_path) = cgroups_path {
@@ -181,7 +189,7 @@ fn has_hooks(spec: &serde_json::Value, kind: &str) -> bool {
 
 /// A descriptor for the process itself, so signals never reach a process that reused
 /// its pid. `None` where the kernel has no pidfd (before 5.3): plain pids are used then.
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+pub fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     // SAFETY: a fresh descriptor owned from here on.

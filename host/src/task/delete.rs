@@ -28,8 +28,11 @@ pub fn delete(
     if task.exit.is_none() {
         // Created but never started, or still running: containerd wants it gone.
         let pidfd = task.pidfd.as_deref().map(AsRawFd::as_raw_fd);
-        let _ = run::signal_init(id, task.pid, pidfd, libc::SIGKILL as u32);
-        if let Err(e) = service.wait_exit(id, Some(REAP_BOUND)) {
+        let _ = run::signal_process(&format!("task {id}"), task.pid, pidfd, libc::SIGKILL as u32);
+        if task.paused {
+            super::update::thaw_after_kill(service, id);
+        }
+        if let Err(e) = service.wait_exit(id, "", Some(REAP_BOUND)) {
             tracing::warn!(%id, "delete: {e}; removing the container anyway");
         }
     }

@@ -6,22 +6,38 @@
 use std::path::{Path, PathBuf};
 
 use containerd_shim::api::CreateTaskRequest;
-use shimcfg::{ShimConfig, select_engine};
+use shimcfg::{RuntimeOptions, ShimConfig, select_engine};
 
 use super::options::{RawRuntimeOptions, SAVED_OPTIONS_FILE};
 use crate::container::create::EngineChoice;
 use crate::plugins::discovery;
 
-/// The engine and its plugin file, or why there is none (one line).
-pub fn choose(
+/// What the runtime options and the config file decide for a create.
+pub struct Chosen {
+    /// The engine and its plugin file, or why there is none (one line).
+    pub engine: Result<(EngineChoice, PathBuf), String>,
+    /// runc's `SystemdCgroup` from the options, when given.
+    pub systemd_cgroup: Option<bool>,
+}
+
+pub fn choose(req: &CreateTaskRequest, bundle: &Path, argv0: &str) -> Chosen {
+    let options = runtime_options(req, bundle).and_then(|raw| raw.parse()).map_err(|e| e.to_string());
+    let systemd_cgroup = options.as_ref().ok().and_then(|o| o.systemd_cgroup);
+    if let Ok(options) = &options {
+        for (key, why) in &options.ignored {
+            tracing::info!(id = %req.id, "runtime option {key} ignored: {why}");
+        }
+    }
+    Chosen { engine: options.and_then(|options| engine(req, argv0, &options)), systemd_cgroup }
+}
+
+fn engine(
     req: &CreateTaskRequest,
-    bundle: &Path,
     argv0: &str,
+    options: &RuntimeOptions,
 ) -> Result<(EngineChoice, PathBuf), String> {
-    let raw = runtime_options(req, bundle).map_err(|e| e.to_string())?;
     let config = ShimConfig::load().map_err(|e| e.to_string())?;
-    let options = raw.parse().map_err(|e| e.to_string())?;
-    let selection = select_engine(&options, argv0, &config).map_err(|e| e.to_string())?;
+    let selection = select_engine(options, argv0, &config).map_err(|e| e.to_string())?;
     let plugin = discovery::find(&config, &selection.engine).map_err(|e| e.to_string())?;
     let settings = toml::to_string(&selection.settings).map_err(|e| e.to_string())?;
     tracing::debug!(id = %req.id, engine = %selection.engine, source = ?selection.source, "engine chosen");

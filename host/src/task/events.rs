@@ -10,7 +10,10 @@
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
-use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskOOM, TaskStart};
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused, TaskResumed,
+    TaskStart,
+};
 use containerd_shim::protos::protobuf::MessageDyn;
 use containerd_shim::protos::shim::event::Envelope;
 use containerd_shim::protos::shim::events::ForwardRequest;
@@ -85,10 +88,11 @@ impl Publisher {
         self.publish(TASK_START_EVENT_TOPIC, Box::new(event));
     }
 
-    pub fn task_exit(&self, id: &str, pid: u32, exit: &Exit) {
+    /// The exit of task `id`'s init process, or of its exec process `exec_id`.
+    pub fn task_exit(&self, id: &str, exec_id: &str, pid: u32, exit: &Exit) {
         let mut event = TaskExit::new();
         event.container_id = id.to_string();
-        event.id = id.to_string();
+        event.id = if exec_id.is_empty() { id } else { exec_id }.to_string();
         event.pid = pid;
         event.exit_status = exit.status;
         event.exited_at = Some(exit.at.clone()).into();
@@ -103,6 +107,33 @@ impl Publisher {
         event.exit_status = exit.status;
         event.exited_at = Some(exit.at.clone()).into();
         self.publish(TASK_DELETE_EVENT_TOPIC, Box::new(event));
+    }
+
+    pub fn task_exec_added(&self, id: &str, exec_id: &str) {
+        let mut event = TaskExecAdded::new();
+        event.container_id = id.to_string();
+        event.exec_id = exec_id.to_string();
+        self.publish(TASK_EXEC_ADDED_EVENT_TOPIC, Box::new(event));
+    }
+
+    pub fn task_exec_started(&self, id: &str, exec_id: &str, pid: u32) {
+        let mut event = TaskExecStarted::new();
+        event.container_id = id.to_string();
+        event.exec_id = exec_id.to_string();
+        event.pid = pid;
+        self.publish(TASK_EXEC_STARTED_EVENT_TOPIC, Box::new(event));
+    }
+
+    pub fn task_paused(&self, id: &str) {
+        let mut event = TaskPaused::new();
+        event.container_id = id.to_string();
+        self.publish(TASK_PAUSED_EVENT_TOPIC, Box::new(event));
+    }
+
+    pub fn task_resumed(&self, id: &str) {
+        let mut event = TaskResumed::new();
+        event.container_id = id.to_string();
+        self.publish(TASK_RESUMED_EVENT_TOPIC, Box::new(event));
     }
 
     pub fn task_oom(&self, id: &str) {

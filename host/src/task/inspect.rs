@@ -18,6 +18,7 @@ pub fn state(service: &TaskService, id: &str) -> Result<StateResponse, TaskError
     response.stderr = task.stderr;
     response.status = match (&task.exit, task.started) {
         (Some(_), _) => Status::STOPPED,
+        (None, true) if task.paused => Status::PAUSED,
         (None, true) => Status::RUNNING,
         (None, false) => Status::CREATED,
     }

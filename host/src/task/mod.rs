@@ -1,29 +1,32 @@
 //! The shim's task service: containerd's Task API over the containers this shim runs.
 //!
-//! Verbs live one concern per file: [`create`], [`run`] (start, kill, wait), [`delete`],
-//! [`inspect`] (state, pids, stats, connect). [`table`] holds every task and exit under
-//! one lock; [`reaper`] turns child exits into task exits; [`events`] sends events to
-//! containerd from a thread of its own; [`engine`] chooses the engine for a create;
-//! [`error`] maps failures to ttrpc status codes in one place. What cannot apply to these
-//! containers (exec, pause, checkpoint, resize without a terminal, update) answers
-//! UNIMPLEMENTED with a reason.
+//! Verbs live one concern per file: [`create`], [`run`] (start, kill, wait), [`exec`]
+//! (processes added to a running native container), [`update`] (pause, resume,
+//! resources), [`delete`], [`inspect`] (state, pids, stats, connect). [`table`] holds
+//! every task, exec and exit under one lock; [`reaper`] turns child exits into task and
+//! exec exits; [`events`] sends events to containerd from a thread of its own; [`engine`]
+//! chooses the engine for a create; [`error`] maps failures to ttrpc status codes in one
+//! place. What cannot apply to these containers (checkpoint, terminals) answers
+//! UNIMPLEMENTED or INVALID_ARGUMENT with a reason.
 //!
 //! The service runs in the multi-threaded shim server: it never changes process-wide
-//! state, never clones, and every wait in it has a bound. Container creation, start and
-//! delete run in launcher workers ([`crate::launcher`]); kill, pids and stats read
-//! libcontainer's state and the cgroup here.
+//! state, never clones, and every wait in it has a bound. Container creation, exec, and
+//! start and delete with hooks run in launcher workers ([`crate::launcher`]); kill,
+//! pause, resume, update, pids and stats use libcontainer's state and the cgroup here.
 
 mod create;
 mod delete;
 mod engine;
 mod error;
 mod events;
+mod exec;
 mod inspect;
 pub mod options;
 mod reaper;
 mod run;
 mod stdio;
 mod table;
+mod update;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +41,7 @@ use crate::container::state_root;
 use crate::images::Containerd;
 use crate::launcher::pool::Launchers;
 use error::{TaskError, unimplemented};
-use table::{Exit, Table, TaskRecord};
+use table::{Exit, Exited, Table, TaskRecord};
 
 pub struct TaskService {
     /// How containerd invoked the shim (`containerd-shim-<engine>-v1` selects an engine).
@@ -136,13 +139,19 @@ impl TaskService {
         self.table().get(id).cloned().ok_or_else(|| TaskError::NotFound(id.to_string()))
     }
 
-    /// Waits (at most `bound`) until task `id` has exited or is gone; returns its exit.
-    fn wait_exit(&self, id: &str, bound: Option<Duration>) -> Result<Exit, TaskError> {
+    /// Waits (at most `bound`) until task `id`'s init process (`exec_id` empty) or its
+    /// exec `exec_id` has exited or is gone; returns its exit.
+    fn wait_exit(&self, id: &str, exec_id: &str, bound: Option<Duration>) -> Result<Exit, TaskError> {
         let deadline = bound.map(|b| Instant::now() + b);
         let mut table = self.table();
         loop {
             let task = table.get(id).ok_or_else(|| TaskError::NotFound(id.to_string()))?;
-            if let Some(exit) = &task.exit {
+            let exit = if exec_id.is_empty() {
+                &task.exit
+            } else {
+                &task.execs.get(exec_id).ok_or_else(|| exec::not_found(id, exec_id))?.exit
+            };
+            if let Some(exit) = exit {
                 return Ok(exit.clone());
             }
             // Woken by every exit and removal; the periodic wake-up only re-checks.
@@ -150,7 +159,7 @@ impl TaskService {
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(TaskError::DeadlineExceeded(format!("task {id} is still running")));
+                    return Err(TaskError::DeadlineExceeded(format!("task {id} {exec_id} is still running")));
                 }
                 pause = pause.min(left);
             }
@@ -158,18 +167,25 @@ impl TaskService {
         }
     }
 
-    /// A child of the server exited: a task's init process, a launcher, or an orphan.
+    /// A child of the server exited: a task's init or exec process, a launcher, or an
+    /// orphan.
     fn on_exit(&self, pid: u32, status: i32) {
         let exit = Exit { status: status as u32, at: now() };
         let mut table = self.table();
-        if let Some((id, publish)) = table.on_exit(pid, exit.clone()) {
+        if let Some(Exited { owner, publish }) = table.on_exit(pid, exit.clone()) {
             if publish {
-                // Under the lock: after the task's TaskCreate (sent under it too).
-                self.events.task_exit(&id, pid, &exit);
+                // Under the lock: after the task's TaskCreate or the exec's
+                // TaskExecStarted (sent under it too).
+                self.events.task_exit(&owner.id, &owner.exec_id, pid, &exit);
             }
             drop(table);
             self.table_changed.notify_all();
-            tracing::info!(%id, pid, status, "container exited");
+            let (id, exec_id) = (owner.id, owner.exec_id);
+            if exec_id.is_empty() {
+                tracing::info!(%id, pid, status, "container exited");
+            } else {
+                tracing::info!(%id, %exec_id, pid, status, "exec process exited");
+            }
             return;
         }
         // Parked in the table for a create that has not recorded its task yet; a
@@ -205,14 +221,6 @@ fn bound(deadline: Option<Duration>, default: Duration) -> Duration {
     deadline.map_or(default, |d| d.saturating_sub(Duration::from_secs(1)).min(default))
 }
 
-fn no_exec(exec_id: &str) -> Result<(), TaskError> {
-    if exec_id.is_empty() {
-        Ok(())
-    } else {
-        Err(TaskError::Unimplemented("exec processes are not supported by the wasm shim".into()))
-    }
-}
-
 impl Task for TaskService {
     fn create(&self, ctx: &TtrpcContext, req: CreateTaskRequest) -> TtrpcResult<CreateTaskResponse> {
         let _serving = self.serving();
@@ -222,45 +230,54 @@ impl Task for TaskService {
 
     fn start(&self, ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
         let _serving = self.serving();
-        tracing::debug!(id = %req.id, "start");
-        no_exec(&req.exec_id)?;
+        tracing::debug!(id = %req.id, exec_id = %req.exec_id, "start");
+        if !req.exec_id.is_empty() {
+            return Ok(exec::start(self, &req.id, &req.exec_id, deadline(ctx))?);
+        }
         Ok(run::start(self, &req.id, deadline(ctx))?)
     }
 
     fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> TtrpcResult<Empty> {
         let _serving = self.serving();
-        tracing::debug!(id = %req.id, "kill");
-        no_exec(&req.exec_id)?;
+        tracing::debug!(id = %req.id, exec_id = %req.exec_id, "kill");
+        if !req.exec_id.is_empty() {
+            return Ok(exec::kill(self, &req.id, &req.exec_id, req.signal)?);
+        }
         Ok(run::kill(self, &req.id, req.signal, req.all)?)
     }
 
     fn wait(&self, ctx: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
         let _serving = self.serving();
-        tracing::debug!(id = %req.id, "wait");
-        no_exec(&req.exec_id)?;
-        Ok(run::wait(self, &req.id, deadline(ctx))?)
+        tracing::debug!(id = %req.id, exec_id = %req.exec_id, "wait");
+        Ok(run::wait(self, &req.id, &req.exec_id, deadline(ctx))?)
     }
 
     fn close_io(&self, _ctx: &TtrpcContext, req: CloseIORequest) -> TtrpcResult<Empty> {
         let _serving = self.serving();
-        tracing::debug!(id = %req.id, "close_io");
-        no_exec(&req.exec_id)?;
-        // The container holds its stdin FIFO itself; the shim keeps no copy to close.
-        self.record(&req.id)?;
+        tracing::debug!(id = %req.id, exec_id = %req.exec_id, "close_io");
+        // The process holds its stdin FIFO itself; the shim keeps no copy to close.
+        let task = self.record(&req.id)?;
+        if !req.exec_id.is_empty() && !task.execs.contains_key(&req.exec_id) {
+            return Err(exec::not_found(&req.id, &req.exec_id).into());
+        }
         Ok(Empty::new())
     }
 
     fn delete(&self, ctx: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
         let _serving = self.serving();
-        tracing::debug!(id = %req.id, "delete");
-        no_exec(&req.exec_id)?;
+        tracing::debug!(id = %req.id, exec_id = %req.exec_id, "delete");
+        if !req.exec_id.is_empty() {
+            return Ok(exec::delete(self, &req.id, &req.exec_id)?);
+        }
         Ok(delete::delete(self, &req.id, deadline(ctx))?)
     }
 
     fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {
         let _serving = self.serving();
-        tracing::debug!(id = %req.id, "state");
-        no_exec(&req.exec_id)?;
+        tracing::debug!(id = %req.id, exec_id = %req.exec_id, "state");
+        if !req.exec_id.is_empty() {
+            return Ok(exec::state(self, &req.id, &req.exec_id)?);
+        }
         Ok(inspect::state(self, &req.id)?)
     }
 
@@ -293,27 +310,35 @@ impl Task for TaskService {
         Ok(Empty::new())
     }
 
-    fn exec(&self, _ctx: &TtrpcContext, _req: ExecProcessRequest) -> TtrpcResult<Empty> {
-        Err(unimplemented("exec into a container is not supported by the wasm shim"))
+    fn exec(&self, _ctx: &TtrpcContext, req: ExecProcessRequest) -> TtrpcResult<Empty> {
+        let _serving = self.serving();
+        tracing::debug!(id = %req.id, exec_id = %req.exec_id, "exec");
+        Ok(exec::add(self, &req)?)
     }
 
     fn resize_pty(&self, _ctx: &TtrpcContext, _req: ResizePtyRequest) -> TtrpcResult<Empty> {
         Err(unimplemented("the wasm shim does not allocate terminals, so there is no pty to resize"))
     }
 
-    fn pause(&self, _ctx: &TtrpcContext, _req: PauseRequest) -> TtrpcResult<Empty> {
-        Err(unimplemented("pause is not supported by the wasm shim"))
+    fn pause(&self, _ctx: &TtrpcContext, req: PauseRequest) -> TtrpcResult<Empty> {
+        let _serving = self.serving();
+        tracing::debug!(id = %req.id, "pause");
+        Ok(update::pause(self, &req.id)?)
     }
 
-    fn resume(&self, _ctx: &TtrpcContext, _req: ResumeRequest) -> TtrpcResult<Empty> {
-        Err(unimplemented("resume is not supported by the wasm shim"))
+    fn resume(&self, _ctx: &TtrpcContext, req: ResumeRequest) -> TtrpcResult<Empty> {
+        let _serving = self.serving();
+        tracing::debug!(id = %req.id, "resume");
+        Ok(update::resume(self, &req.id)?)
     }
 
     fn checkpoint(&self, _ctx: &TtrpcContext, _req: CheckpointTaskRequest) -> TtrpcResult<Empty> {
         Err(unimplemented("checkpoint is not supported by the wasm shim"))
     }
 
-    fn update(&self, _ctx: &TtrpcContext, _req: UpdateTaskRequest) -> TtrpcResult<Empty> {
-        Err(unimplemented("updating resources of a running container is not supported by the wasm shim"))
+    fn update(&self, _ctx: &TtrpcContext, req: UpdateTaskRequest) -> TtrpcResult<Empty> {
+        let _serving = self.serving();
+        tracing::debug!(id = %req.id, "update");
+        Ok(update::update(self, &req)?)
     }
 }

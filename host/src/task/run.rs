@@ -49,7 +49,7 @@ pub fn start(
             service.events.task_start(id, task.pid);
         }
         if let Some(exit) = exited {
-            service.events.task_exit(id, task.pid, &exit);
+            service.events.task_exit(id, "", task.pid, &exit);
         }
     }
     started?;
@@ -69,13 +69,19 @@ pub fn kill(service: &TaskService, id: &str, signal: u32, all: bool) -> Result<E
     if all {
         lifecycle::kill(&service.state_root, id, signal, true)?;
     } else {
-        signal_init(id, task.pid, task.pidfd.as_deref().map(AsRawFd::as_raw_fd), signal)?;
+        let pidfd = task.pidfd.as_deref().map(AsRawFd::as_raw_fd);
+        signal_process(&format!("task {id}"), task.pid, pidfd, signal)?;
+    }
+    if task.paused && signal == libc::SIGKILL as u32 {
+        // A frozen process dies only once thawed (as runc does).
+        super::update::thaw_after_kill(service, id);
     }
     Ok(Empty::new())
 }
 
-/// Signals the init process through its pidfd (immune to pid reuse), or its pid.
-pub fn signal_init(id: &str, pid: u32, pidfd: Option<i32>, signal: u32) -> Result<(), TaskError> {
+/// Signals a task's init or exec process through its pidfd (immune to pid reuse), or its
+/// pid; `what` names it in errors.
+pub fn signal_process(what: &str, pid: u32, pidfd: Option<i32>, signal: u32) -> Result<(), TaskError> {
     if signal == 0 || signal > 64 {
         return Err(TaskError::InvalidArgument(format!("invalid signal {signal}: signals are 1 to 64")));
     }
@@ -93,11 +99,17 @@ pub fn signal_init(id: &str, pid: u32, pidfd: Option<i32>, signal: u32) -> Resul
         // ESRCH: it exited and its exit is on its way.
         return Ok(());
     }
-    Err(TaskError::Internal(format!("task {id}: cannot send signal {signal}: {err}")))
+    Err(TaskError::Internal(format!("{what}: cannot send signal {signal}: {err}")))
 }
 
-pub fn wait(service: &TaskService, id: &str, deadline: Option<Duration>) -> Result<WaitResponse, TaskError> {
-    let exit = service.wait_exit(id, deadline)?;
+/// Waits for the exit of task `id`'s init process, or of its exec `exec_id`.
+pub fn wait(
+    service: &TaskService,
+    id: &str,
+    exec_id: &str,
+    deadline: Option<Duration>,
+) -> Result<WaitResponse, TaskError> {
+    let exit = service.wait_exit(id, exec_id, deadline)?;
     let mut response = WaitResponse::new();
     response.exit_status = exit.status;
     response.exited_at = Some(exit.at).into();

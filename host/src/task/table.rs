@@ -1,9 +1,10 @@
-//! The task table: every task of this shim, which init process belongs to which task,
-//! and exits that arrived before their task was recorded — under one lock, so an exit is
-//! never lost between "the init process exited" and "the task is recorded".
+//! The task table: every task of this shim and its exec processes, which process
+//! belongs to which task, and exits that arrived before their process was recorded —
+//! under one lock, so an exit is never lost between "the process exited" and "the
+//! process is recorded".
 //!
 //! An init process can exit (killed, out of memory) before the create that made it has
-//! recorded it. The reaper then parks the exit here; the create claims it when it records
+//! recorded it; an exec process before the start that made it has. The reaper then parks the exit here; the create claims it when it records
 //! the task, but only an exit reaped after that create began: pids are reused (pid_max is
 //! often 32768), and an older exit of the same pid is another process's.
 
@@ -25,6 +26,8 @@ const PARKED_FOR: Duration = Duration::from_secs(300);
 pub struct TaskRecord {
     pub bundle: PathBuf,
     pub pid: u32,
+    /// The init process runs a wasm module (there is no native program to exec into).
+    pub wasm: bool,
     /// Refers to the init process itself, immune to pid reuse (None on old kernels).
     pub pidfd: Option<Arc<OwnedFd>>,
     /// The spec's `linux.cgroupsPath`.
@@ -41,11 +44,45 @@ pub struct TaskRecord {
     /// The exit came while starting; its event is the Start's to send.
     pub exit_event_held: bool,
     pub exit: Option<Exit>,
+    /// Frozen by Pause until Resume.
+    pub paused: bool,
     pub stdin: String,
     pub stdout: String,
     pub stderr: String,
-    /// Held by Start, Kill and Delete: one operation on a task at a time.
+    /// Exec processes by exec id, added by Exec, started by Start.
+    pub execs: HashMap<String, ExecRecord>,
+    /// Held by Start, Kill, Pause, Resume, Update and Delete: one operation on a task
+    /// at a time.
     pub op: Arc<Mutex<()>>,
+}
+
+/// A process added to a running container by Exec.
+#[derive(Debug, Clone)]
+pub struct ExecRecord {
+    /// The runtime-spec Process (JSON) containerd sent.
+    pub process: String,
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    /// 0 until started.
+    pub pid: u32,
+    pub pidfd: Option<Arc<OwnedFd>>,
+    pub exit: Option<Exit>,
+}
+
+/// Whose process a pid is: task `id`'s init process, or its exec `exec_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub id: String,
+    /// Empty for the init process.
+    pub exec_id: String,
+}
+
+/// A recorded process exited: whose it was, and whether its exit event goes now.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Exited {
+    pub owner: Owner,
+    pub publish: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -64,7 +101,7 @@ pub struct Table {
     tasks: HashMap<String, TaskRecord>,
     /// Creates in progress: their ids are taken.
     creating: HashSet<String>,
-    by_pid: HashMap<u32, String>,
+    by_pid: HashMap<u32, Owner>,
     parked: HashMap<u32, Parked>,
 }
 
@@ -85,30 +122,69 @@ impl Table {
     /// Records a created task; claims an exit of its pid reaped since `create_began`
     /// and returns it (its event is the create's to send, after TaskCreate).
     pub fn insert(&mut self, id: &str, mut record: TaskRecord, create_began: Instant) -> Option<Exit> {
-        if let Some(parked) = self.parked.remove(&record.pid)
-            && parked.reaped >= create_began
-        {
-            record.exit = Some(parked.exit);
-        }
+        record.exit = self.claim(record.pid, create_began);
         if record.exit.is_none() {
-            self.by_pid.insert(record.pid, id.to_string());
+            self.by_pid.insert(record.pid, Owner { id: id.to_string(), exec_id: String::new() });
         }
         let claimed = record.exit.clone();
         self.tasks.insert(id.to_string(), record);
         claimed
     }
 
-    /// A reaped child: the task whose init process it was, with its exit recorded, and
-    /// whether its exit event goes now (not while a Start is under way: containerd
-    /// expects TaskStart first); or `None`, and the exit is parked for a create that has
-    /// not recorded its task yet.
-    pub fn on_exit(&mut self, pid: u32, exit: Exit) -> Option<(String, bool)> {
-        if let Some(id) = self.by_pid.remove(&pid)
-            && let Some(task) = self.tasks.get_mut(&id)
+    /// The parked exit of `pid`, if it was reaped since `began` (an older one is another
+    /// process's that had the same pid).
+    fn claim(&mut self, pid: u32, began: Instant) -> Option<Exit> {
+        self.parked.remove(&pid).filter(|parked| parked.reaped >= began).map(|parked| parked.exit)
+    }
+
+    /// Adds exec `exec_id` (not started) to task `id`.
+    pub fn add_exec(&mut self, id: &str, exec_id: &str, record: ExecRecord) -> Result<(), TaskError> {
+        let task = self.tasks.get_mut(id).ok_or_else(|| TaskError::NotFound(id.to_string()))?;
+        if task.execs.contains_key(exec_id) {
+            return Err(TaskError::AlreadyExists(format!("{exec_id} (an exec of task {id})")));
+        }
+        task.execs.insert(exec_id.to_string(), record);
+        Ok(())
+    }
+
+    /// Records the started process of an exec; claims an exit of its pid reaped since
+    /// `start_began` and returns it (its event is the start's to send, after
+    /// TaskExecStarted).
+    pub fn exec_started(
+        &mut self,
+        owner: &Owner,
+        pid: u32,
+        pidfd: Option<Arc<OwnedFd>>,
+        start_began: Instant,
+    ) -> Option<Exit> {
+        let claimed = self.claim(pid, start_began);
+        let exec = self.tasks.get_mut(&owner.id)?.execs.get_mut(&owner.exec_id)?;
+        exec.pid = pid;
+        exec.pidfd = pidfd;
+        exec.exit = claimed.clone();
+        if claimed.is_none() {
+            self.by_pid.insert(pid, owner.clone());
+        }
+        claimed
+    }
+
+    /// A reaped child: the task or exec whose process it was, with its exit recorded,
+    /// and whether its exit event goes now (an init process's waits while a Start is
+    /// under way: containerd expects TaskStart first); or `None`, and the exit is parked
+    /// for a create or exec start that has not recorded its process yet.
+    pub fn on_exit(&mut self, pid: u32, exit: Exit) -> Option<Exited> {
+        if let Some(owner) = self.by_pid.remove(&pid)
+            && let Some(task) = self.tasks.get_mut(&owner.id)
         {
-            task.exit = Some(exit);
-            task.exit_event_held = task.starting;
-            return Some((id, !task.starting));
+            if owner.exec_id.is_empty() {
+                task.exit = Some(exit);
+                task.exit_event_held = task.starting;
+                return Some(Exited { owner, publish: !task.starting });
+            }
+            if let Some(exec) = task.execs.get_mut(&owner.exec_id) {
+                exec.exit = Some(exit);
+                return Some(Exited { owner, publish: true });
+            }
         }
         let now = Instant::now();
         self.parked.retain(|_, p| now.duration_since(p.reaped) < PARKED_FOR);
@@ -136,12 +212,22 @@ impl Table {
         self.tasks.get(id)
     }
 
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut TaskRecord> {
+        self.tasks.get_mut(id)
+    }
+
+    /// Removes task `id` and its execs.
     pub fn remove(&mut self, id: &str) -> Option<TaskRecord> {
         let task = self.tasks.remove(id)?;
-        if self.by_pid.get(&task.pid).is_some_and(|owner| owner == id) {
-            self.by_pid.remove(&task.pid);
-        }
+        self.by_pid.retain(|_, owner| owner.id != id);
         Some(task)
+    }
+
+    /// Removes exec `exec_id` of task `id`.
+    pub fn remove_exec(&mut self, id: &str, exec_id: &str) -> Option<ExecRecord> {
+        let exec = self.tasks.get_mut(id)?.execs.remove(exec_id)?;
+        self.by_pid.retain(|_, owner| owner.id != id || owner.exec_id != exec_id);
+        Some(exec)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -162,6 +248,7 @@ mod tests {
         TaskRecord {
             bundle: PathBuf::new(),
             pid,
+            wasm: false,
             pidfd: None,
             cgroups_path: None,
             rootfs_mounted: false,
@@ -171,11 +258,29 @@ mod tests {
             starting: false,
             exit_event_held: false,
             exit: None,
+            paused: false,
             stdin: String::new(),
             stdout: String::new(),
             stderr: String::new(),
+            execs: HashMap::new(),
             op: Arc::default(),
         }
+    }
+
+    fn exec_record() -> ExecRecord {
+        ExecRecord {
+            process: String::new(),
+            stdin: String::new(),
+            stdout: String::new(),
+            stderr: String::new(),
+            pid: 0,
+            pidfd: None,
+            exit: None,
+        }
+    }
+
+    fn init_of(id: &str, publish: bool) -> Option<Exited> {
+        Some(Exited { owner: Owner { id: id.to_string(), exec_id: String::new() }, publish })
     }
 
     fn exit(status: u32) -> Exit {
@@ -199,7 +304,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         table.insert("a", record(42), Instant::now());
         assert!(table.get("a").unwrap().exit.is_none());
-        assert_eq!(table.on_exit(42, exit(0)), Some(("a".to_string(), true)));
+        assert_eq!(table.on_exit(42, exit(0)), init_of("a", true));
         assert_eq!(table.get("a").unwrap().exit.as_ref().unwrap().status, 0);
     }
 
@@ -208,12 +313,12 @@ mod tests {
         let mut table = Table::default();
         table.insert("a", record(9), Instant::now());
         table.begin_start("a");
-        assert_eq!(table.on_exit(9, exit(0)), Some(("a".to_string(), false)));
+        assert_eq!(table.on_exit(9, exit(0)), init_of("a", false));
         assert_eq!(table.end_start("a", true).unwrap().status, 0);
         assert!(table.get("a").unwrap().started);
         // An exit before the start began was sent already.
         table.insert("b", record(10), Instant::now());
-        assert_eq!(table.on_exit(10, exit(1)), Some(("b".to_string(), true)));
+        assert_eq!(table.on_exit(10, exit(1)), init_of("b", true));
         table.begin_start("b");
         assert!(table.end_start("b", false).is_none());
     }
@@ -228,5 +333,34 @@ mod tests {
         assert!(matches!(table.reserve("a"), Err(TaskError::AlreadyExists(_))));
         table.remove("a");
         table.reserve("a").unwrap();
+    }
+
+    #[test]
+    fn exec_exits_are_their_execs_and_claimed_when_early() {
+        let mut table = Table::default();
+        table.insert("a", record(9), Instant::now());
+        table.add_exec("a", "e1", exec_record()).unwrap();
+        assert!(matches!(table.add_exec("a", "e1", exec_record()), Err(TaskError::AlreadyExists(_))));
+        assert!(matches!(table.add_exec("b", "e1", exec_record()), Err(TaskError::NotFound(_))));
+        let e1 = Owner { id: "a".into(), exec_id: "e1".into() };
+        assert!(table.exec_started(&e1, 20, None, Instant::now()).is_none());
+        assert_eq!(table.on_exit(20, exit(7)), Some(Exited { owner: e1.clone(), publish: true }));
+        assert_eq!(table.get("a").unwrap().execs["e1"].exit.as_ref().unwrap().status, 7);
+        assert!(table.get("a").unwrap().exit.is_none(), "the init process still runs");
+        // An exec process that exits before its start records it.
+        table.add_exec("a", "e2", exec_record()).unwrap();
+        let e2 = Owner { id: "a".into(), exec_id: "e2".into() };
+        let began = Instant::now();
+        assert_eq!(table.on_exit(21, exit(3)), None);
+        assert_eq!(table.exec_started(&e2, 21, None, began).unwrap().status, 3);
+        assert_eq!(table.parked(), 0);
+        // Removing an exec or the task forgets its pids.
+        table.add_exec("a", "e3", exec_record()).unwrap();
+        let e3 = Owner { id: "a".into(), exec_id: "e3".into() };
+        table.exec_started(&e3, 22, None, Instant::now());
+        assert!(table.remove_exec("a", "e3").is_some());
+        assert_eq!(table.on_exit(22, exit(0)), None);
+        table.remove("a");
+        assert_eq!(table.on_exit(9, exit(0)), None);
     }
 }

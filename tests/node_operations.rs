@@ -1,0 +1,339 @@
+//! What a Kubernetes node asks of a pod's shim besides run and stop, through a real
+//! containerd (a private instance per test) driven by `ctr`: exec into a native container
+//! (`kubectl exec`, exec probes), pause and resume (the cgroup freezer), resource updates
+//! (in-place pod resize), and their events; exec into a wasm container is refused with
+//! the reason.
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::containerd::{Containerd, ImageSpec, build_image, busybox};
+use support::corpus;
+
+const DEFAULT_WASMTIME: &str = "default_engine = \"wasmtime\"\n";
+const SHELL: &str = "docker.io/library/busybox-shell:test";
+
+/// A busybox image whose entrypoint sleeps, so the container runs until killed.
+fn import_shell(ctd: &Containerd) {
+    let spec = ImageSpec {
+        name: SHELL,
+        files: vec![(busybox(), "/bin/busybox"), (corpus("hello"), "/marker.wasm")],
+        symlinks: vec![("busybox", "/bin/sh"), ("busybox", "/bin/sleep"), ("busybox", "/bin/cat")],
+        entrypoint: vec!["/bin/sleep", "1000"],
+    };
+    ctd.import(&build_image(&spec, ctd.node.root()));
+}
+
+/// A wasm image that runs until killed.
+fn import_loop(ctd: &Containerd) -> String {
+    let name = "docker.io/library/loop:test".to_string();
+    let spec = ImageSpec {
+        name: &name,
+        files: vec![(corpus("loop"), "/loop.wasm")],
+        symlinks: vec![],
+        entrypoint: vec!["/loop.wasm"],
+    };
+    ctd.import(&build_image(&spec, ctd.node.root()));
+    name
+}
+
+fn run_detached(ctd: &Containerd, image: &str, id: &str) {
+    ctd.ctr(&["run", "-d", "--runtime", "io.containerd.wasm.v1", image, id]).assert_ok();
+    ctd.wait_for_status(id, "RUNNING");
+}
+
+fn stop(ctd: &Containerd, id: &str) {
+    ctd.ctr(&["task", "kill", "-s", "SIGKILL", id]).assert_ok();
+    ctd.wait_for_status(id, "STOPPED");
+    ctd.remove(id);
+    ctd.assert_nothing_left(id);
+}
+
+/// `ctr events` for this containerd, until [`Events::topics`] stops it.
+struct Events(Child);
+
+impl Events {
+    fn watch(ctd: &Containerd) -> Self {
+        let child =
+            ctd.ctr_command(&["events"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        // ctr subscribes before it prints anything; give it a moment to.
+        std::thread::sleep(Duration::from_millis(300));
+        Self(child)
+    }
+
+    /// Every topic seen (after a moment for the last ones to arrive), with its line.
+    fn lines(mut self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = self.0.kill();
+        let output = self.0.wait_with_output().unwrap();
+        String::from_utf8_lossy(&output.stdout).lines().map(String::from).collect()
+    }
+}
+
+fn assert_event(lines: &[String], topic: &str, fragments: &[&str]) {
+    assert!(
+        lines.iter().any(|l| l.contains(topic) && fragments.iter().all(|f| l.contains(f))),
+        "no {topic} event with {fragments:?} among:\n{}",
+        lines.join("\n")
+    );
+}
+
+/// The container's cgroup in hierarchy `controller` (v1) or the unified one (v2).
+fn cgroup_file(ctd: &Containerd, id: &str, v1: (&str, &str), v2: &str) -> PathBuf {
+    let v1_dir = PathBuf::from(format!("/sys/fs/cgroup/{}/{}/{id}", v1.0, ctd.namespace));
+    if v1_dir.is_dir() {
+        v1_dir.join(v1.1)
+    } else {
+        PathBuf::from(format!("/sys/fs/cgroup/{}/{id}/{v2}", ctd.namespace))
+    }
+}
+
+/// containerd's Tasks.Update, as the CRI plugin calls it for an in-place resize (`ctr`
+/// 1.6 has no `task update`).
+fn update(ctd: &Containerd, id: &str, resources: serde_json::Value) -> Result<(), String> {
+    use containerd_client::services::v1::UpdateTaskRequest;
+    use containerd_client::services::v1::tasks_client::TasksClient;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let channel = containerd_client::connect(ctd.socket()).await.map_err(|e| e.to_string())?;
+        let mut request = containerd_client::tonic::Request::new(UpdateTaskRequest {
+            container_id: id.into(),
+            resources: Some(prost_types::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+                value: serde_json::to_vec(&resources).unwrap(),
+            }),
+            ..Default::default()
+        });
+        request.metadata_mut().insert("containerd-namespace", ctd.namespace.parse().unwrap());
+        TasksClient::new(channel).update(request).await.map(|_| ()).map_err(|s| s.message().to_string())
+    })
+}
+
+/// containerd's Tasks.Exec of a shell with a terminal.
+fn exec_with_terminal(ctd: &Containerd, id: &str) -> Result<(), String> {
+    use containerd_client::services::v1::ExecProcessRequest;
+    use containerd_client::services::v1::tasks_client::TasksClient;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let channel = containerd_client::connect(ctd.socket()).await.map_err(|e| e.to_string())?;
+        let process = serde_json::json!({"terminal": true, "args": ["/bin/sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+        let mut request = containerd_client::tonic::Request::new(ExecProcessRequest {
+            container_id: id.into(),
+            exec_id: "tty".into(),
+            terminal: true,
+            spec: Some(prost_types::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
+                value: serde_json::to_vec(&process).unwrap(),
+            }),
+            ..Default::default()
+        });
+        request.metadata_mut().insert("containerd-namespace", ctd.namespace.parse().unwrap());
+        TasksClient::new(channel).exec(request).await.map(|_| ()).map_err(|s| s.message().to_string())
+    })
+}
+
+/// libcontainer's saved state of container `id`.
+fn libcontainer_state(ctd: &Containerd, id: &str) -> serde_json::Value {
+    for instance in std::fs::read_dir("/run/containerd-shim-wasm").unwrap().flatten() {
+        let file = instance.path().join(&ctd.namespace).join(id).join("state.json");
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+    panic!("no libcontainer state for {id}");
+}
+
+fn read_trimmed(path: &PathBuf) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().to_string()
+}
+
+#[test]
+fn exec_into_a_native_container() {
+    let ctd = Containerd::start("node-exec", DEFAULT_WASMTIME);
+    import_shell(&ctd);
+    run_detached(&ctd, SHELL, "shell");
+    let events = Events::watch(&ctd);
+
+    // The process joins the container: its pid namespace (pid 1 is the sleep), its root
+    // (the image's file), its cgroup; stdout, stderr and the exit code come back.
+    let ran = ctd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "probe",
+        "shell",
+        "/bin/sh",
+        "-c",
+        "cat /proc/1/comm; test -f /marker.wasm && echo marker; \
+         case $(cat /proc/self/cgroup) in *shell*) echo cgroup;; esac; echo oops >&2; exit 7",
+    ]);
+    assert_eq!(ran.code, Some(7), "stdout:\n{}\nstderr:\n{}", ran.stdout, ran.stderr);
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines, ["sleep", "marker", "cgroup"], "{}", ran.stdout);
+    assert!(ran.stderr.contains("oops"), "{}", ran.stderr);
+
+    // stdin reaches the exec process.
+    let mut cat = ctd
+        .ctr_command(&["task", "exec", "--exec-id", "cat", "shell", "/bin/cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    cat.stdin.take().unwrap().write_all(b"through stdin\n").unwrap();
+    let out = cat.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "through stdin\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+
+    // A long exec is listed, killed by its exec id, and its exit reaches ctr.
+    let mut sleeper = ctd
+        .ctr_command(&["task", "exec", "--exec-id", "sleeper", "shell", "/bin/sleep", "999"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ps = ctd.ctr(&["task", "ps", "shell"]).stdout;
+        if ps.lines().skip(1).count() == 2 {
+            break; // the container's process and the exec's
+        }
+        assert!(Instant::now() < deadline, "the exec process never ran:\n{ps}\n{}", ctd.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ctd.ctr(&["task", "kill", "--exec-id", "sleeper", "-s", "SIGKILL", "shell"]).assert_ok();
+    let status = sleeper.wait().unwrap();
+    assert_eq!(status.code(), Some(137), "ctr task exec reports the killed process's status");
+    let ps = ctd.ctr(&["task", "ps", "shell"]).stdout;
+    assert_eq!(ps.lines().skip(1).count(), 1, "the exec process is gone:\n{ps}");
+
+    // A program that is not there: one line naming it; the container runs on.
+    let ran = ctd.ctr(&["task", "exec", "--exec-id", "missing", "shell", "/no/such/program"]);
+    assert_ne!(ran.code, Some(0));
+    assert!(ran.stderr.contains("/no/such/program"), "{}", ran.stderr);
+    ctd.wait_for_status("shell", "RUNNING");
+
+    let lines = events.lines();
+    assert_event(&lines, "/tasks/exec-added", &["probe"]);
+    assert_event(&lines, "/tasks/exec-started", &["probe"]);
+    assert_event(&lines, "/tasks/exit", &["probe"]);
+    stop(&ctd, "shell");
+}
+
+#[test]
+fn pause_resume_and_update_wasm_and_native_containers() {
+    let ctd = Containerd::start("node-pause", DEFAULT_WASMTIME);
+    import_shell(&ctd);
+    let wasm = import_loop(&ctd);
+    for (image, id) in [(wasm.as_str(), "wasm"), (SHELL, "native")] {
+        run_detached(&ctd, image, id);
+        let events = Events::watch(&ctd);
+        let freezer = cgroup_file(&ctd, id, ("freezer", "freezer.state"), "cgroup.freeze");
+        ctd.ctr(&["task", "pause", id]).assert_ok();
+        ctd.wait_for_status(id, "PAUSED");
+        assert!(matches!(read_trimmed(&freezer).as_str(), "FROZEN" | "1"), "{id}: {}", freezer.display());
+        let again = ctd.ctr(&["task", "pause", id]);
+        assert!(again.stderr.contains("already paused"), "{id}: {}", again.stderr);
+
+        ctd.ctr(&["task", "resume", id]).assert_ok();
+        ctd.wait_for_status(id, "RUNNING");
+        assert!(matches!(read_trimmed(&freezer).as_str(), "THAWED" | "0"), "{id}: {}", freezer.display());
+
+        // In-place resize: the new memory limit is written to the cgroup.
+        let memory = cgroup_file(&ctd, id, ("memory", "memory.limit_in_bytes"), "memory.max");
+        update(&ctd, id, serde_json::json!({"memory": {"limit": 50331648}})).unwrap();
+        assert_eq!(read_trimmed(&memory), "50331648", "{id}");
+        let refused = update(&ctd, id, serde_json::json!({"memory": {"limit": "lots"}})).unwrap_err();
+        assert!(refused.contains("not a runtime-spec LinuxResources"), "{id}: {refused}");
+
+        // Killed while paused: it still dies (thawed for it), nothing left.
+        ctd.ctr(&["task", "pause", id]).assert_ok();
+        ctd.wait_for_status(id, "PAUSED");
+        let lines = events.lines();
+        assert_event(&lines, "/tasks/paused", &[id]);
+        assert_event(&lines, "/tasks/resumed", &[id]);
+        stop(&ctd, id);
+    }
+}
+
+#[test]
+fn exec_into_a_wasm_container_is_refused_with_the_reason() {
+    let ctd = Containerd::start("node-wasm-exec", DEFAULT_WASMTIME);
+    let wasm = import_loop(&ctd);
+    run_detached(&ctd, &wasm, "wasm");
+    let ran = ctd.ctr(&["task", "exec", "--exec-id", "sh", "wasm", "/bin/sh"]);
+    assert_ne!(ran.code, Some(0));
+    assert!(ran.stderr.contains("runs a WebAssembly module"), "{}", ran.stderr);
+    assert_eq!(ran.stderr.trim().lines().count(), 1, "{}", ran.stderr);
+    // (ctr itself refuses -t without a console: the request goes through gRPC.)
+    let tty = exec_with_terminal(&ctd, "wasm").unwrap_err();
+    assert!(tty.contains("terminals") && tty.contains("exec without one"), "{tty}");
+    ctd.wait_for_status("wasm", "RUNNING");
+    stop(&ctd, "wasm");
+}
+
+#[test]
+fn runc_runtime_options_are_used_or_ignored_never_refused() {
+    let ctd = Containerd::start("node-runc-options", DEFAULT_WASMTIME);
+    let hello = {
+        let spec = ImageSpec {
+            name: "docker.io/library/hello:test",
+            files: vec![(corpus("hello"), "/hello.wasm")],
+            symlinks: vec![],
+            entrypoint: vec!["/hello.wasm"],
+        };
+        ctd.import(&build_image(&spec, ctd.node.root()));
+        spec.name
+    };
+    // As operators copy them from runc's documentation.
+    let options = ctd.node.root().join("runc-options.toml");
+    std::fs::write(
+        &options,
+        "engine = \"wasmtime\"\nSystemdCgroup = false\nBinaryName = \"/usr/bin/runc\"\nNoPivotRoot = false\n",
+    )
+    .unwrap();
+    let ran = ctd.run(&["--runtime-config-path", options.to_str().unwrap()], hello, "cgroupfs", &[]);
+    ran.assert_ok();
+    assert_eq!(ran.stdout, "hello from wasm\n");
+    ctd.assert_nothing_left("cgroupfs");
+
+    // SystemdCgroup picks the cgroup driver libcontainer is given (and keeps in its state).
+    // (With cgroup v1, or an absolute cgroupsPath as ctr gives, libcgroups still writes
+    // the cgroup directly, so the container runs here without systemd.)
+    let image = import_loop(&ctd);
+    for systemd in [true, false] {
+        std::fs::write(&options, format!("engine = \"wasmtime\"\nSystemdCgroup = {systemd}\n")).unwrap();
+        let id = format!("systemd-{systemd}");
+        let path = options.to_str().unwrap();
+        ctd.ctr(&[
+            "run",
+            "-d",
+            "--runtime",
+            "io.containerd.wasm.v1",
+            "--runtime-config-path",
+            path,
+            &image,
+            &id,
+        ])
+        .assert_ok();
+        ctd.wait_for_status(&id, "RUNNING");
+        let state = libcontainer_state(&ctd, &id);
+        assert_eq!(state["useSystemd"], serde_json::Value::Bool(systemd), "{state}");
+        stop(&ctd, &id);
+    }
+
+    // A key that is neither the shim's nor runc's is still a mistake, named.
+    std::fs::write(&options, "engine = \"wasmtime\"\nSystemdCgroups = false\n").unwrap();
+    let ran = ctd.run(&["--runtime-config-path", options.to_str().unwrap()], hello, "typo", &[]);
+    assert!(ran.stderr.contains("unknown field `SystemdCgroups`"), "{}", ran.stderr);
+    ctd.assert_nothing_left("typo");
+}
