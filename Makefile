@@ -48,7 +48,7 @@ else
 LINT_EXCLUDE := --exclude engine-wasmedge
 endif
 
-.PHONY: build plugins plugin-wasmedge fixtures header test e2e lint bench stress soak demo install uninstall packages rpms test-packages clean $(addprefix plugin-,$(PLUGINS))
+.PHONY: build plugins plugin-wasmedge fixtures header test e2e lint deps-demo deps-test deps-packages bench stress soak demo install uninstall packages rpms test-packages clean $(addprefix plugin-,$(PLUGINS))
 
 build:
 	$(CARGO) build --release -p containerd-shim-wasm
@@ -72,11 +72,16 @@ fixtures:
 header:
 	UPDATE_HEADER=1 $(CARGO) test -p shim-wasm-abi --test header
 
-test: plugins fixtures
+# System packages: packaging/build-deps.sh installs the missing ones (apt, as root) and
+# prints them, or prints the list and stops.
+deps-demo deps-test deps-packages: deps-%:
+	@bash packaging/build-deps.sh $*
+
+test: deps-test plugins fixtures
 	$(CARGO) test
 
 # Only the end-to-end tests against a private containerd (needs containerd, ctr, busybox).
-e2e: plugins fixtures
+e2e: deps-test plugins fixtures
 	$(CARGO) test -p containerd-shim-wasm --test containerd_e2e
 
 lint:
@@ -100,7 +105,7 @@ stress: plugins fixtures
 soak: plugins fixtures
 	$(STRESS_TEST) soak
 
-demo: build plugin-wasmtime
+demo: deps-demo build plugin-wasmtime
 	$(CARGO) build --release -p oci-image-builder
 	bash tests/demo/run.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release $(TARGET_DIR)/release/oci-image-builder
 

@@ -11,6 +11,11 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use containerd_client::services::v1::tasks_client::TasksClient;
+use containerd_client::services::v1::{DeleteProcessRequest, ExecProcessRequest, UpdateTaskRequest};
+use containerd_client::tonic::Request;
+use containerd_client::tonic::metadata::{Ascii, MetadataValue};
+use containerd_client::tonic::transport::Channel;
 use support::containerd::{Containerd, ImageSpec, build_image, busybox};
 use support::corpus;
 
@@ -74,6 +79,31 @@ impl Events {
     }
 }
 
+/// Waits (20 s at most) until `ctr task ps` lists `count` processes of task `id`.
+fn wait_for_processes(ctd: &Containerd, id: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ps = ctd.ctr(&["task", "ps", id]).stdout;
+        if ps.lines().skip(1).count() == count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} never had {count} processes:\n{ps}\n{}", ctd.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Each (topic, fragment) is seen, each after the one before.
+fn assert_in_order(lines: &[String], expected: &[(&str, &str)]) {
+    let mut from = 0;
+    for (topic, fragment) in expected {
+        let found = lines[from..].iter().position(|l| l.contains(topic) && l.contains(fragment));
+        let Some(at) = found else {
+            panic!("no {topic} event with {fragment:?} after line {from} among:\n{}", lines.join("\n"));
+        };
+        from += at + 1;
+    }
+}
+
 fn assert_event(lines: &[String], topic: &str, fragments: &[&str]) {
     assert!(
         lines.iter().any(|l| l.contains(topic) && fragments.iter().all(|f| l.contains(f))),
@@ -92,48 +122,66 @@ fn cgroup_file(ctd: &Containerd, id: &str, v1: (&str, &str), v2: &str) -> PathBu
     }
 }
 
-/// containerd's Tasks.Update, as the CRI plugin calls it for an in-place resize (`ctr`
-/// 1.6 has no `task update`).
-fn update(ctd: &Containerd, id: &str, resources: serde_json::Value) -> Result<(), String> {
-    use containerd_client::services::v1::UpdateTaskRequest;
-    use containerd_client::services::v1::tasks_client::TasksClient;
+/// Calls containerd's Tasks service in this test's namespace; a refusal is its message.
+fn tasks<F, Fut>(ctd: &Containerd, call: F) -> Result<(), String>
+where
+    F: FnOnce(TasksClient<Channel>, MetadataValue<Ascii>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), containerd_client::tonic::Status>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let channel = containerd_client::connect(ctd.socket()).await.map_err(|e| e.to_string())?;
-        let mut request = containerd_client::tonic::Request::new(UpdateTaskRequest {
-            container_id: id.into(),
-            resources: Some(prost_types::Any {
-                type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
-                value: serde_json::to_vec(&resources).unwrap(),
-            }),
-            ..Default::default()
-        });
-        request.metadata_mut().insert("containerd-namespace", ctd.namespace.parse().unwrap());
-        TasksClient::new(channel).update(request).await.map(|_| ()).map_err(|s| s.message().to_string())
+        call(TasksClient::new(channel), ctd.namespace.parse().unwrap())
+            .await
+            .map_err(|s| s.message().to_string())
     })
 }
 
-/// containerd's Tasks.Exec of a shell with a terminal.
-fn exec_with_terminal(ctd: &Containerd, id: &str) -> Result<(), String> {
-    use containerd_client::services::v1::ExecProcessRequest;
-    use containerd_client::services::v1::tasks_client::TasksClient;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let channel = containerd_client::connect(ctd.socket()).await.map_err(|e| e.to_string())?;
-        let process = serde_json::json!({"terminal": true, "args": ["/bin/sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
-        let mut request = containerd_client::tonic::Request::new(ExecProcessRequest {
-            container_id: id.into(),
-            exec_id: "tty".into(),
-            terminal: true,
-            spec: Some(prost_types::Any {
-                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
-                value: serde_json::to_vec(&process).unwrap(),
-            }),
-            ..Default::default()
-        });
-        request.metadata_mut().insert("containerd-namespace", ctd.namespace.parse().unwrap());
-        TasksClient::new(channel).exec(request).await.map(|_| ()).map_err(|s| s.message().to_string())
+fn in_namespace<T>(namespace: MetadataValue<Ascii>, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert("containerd-namespace", namespace);
+    request
+}
+
+fn any(type_name: &str, value: &serde_json::Value) -> Option<prost_types::Any> {
+    Some(prost_types::Any {
+        type_url: format!("types.containerd.io/opencontainers/runtime-spec/1/{type_name}"),
+        value: serde_json::to_vec(value).unwrap(),
     })
+}
+
+/// containerd's Tasks.Update, as the CRI plugin calls it for an in-place resize (`ctr`
+/// 1.6 has no `task update`).
+fn update(ctd: &Containerd, id: &str, resources: serde_json::Value) -> Result<(), String> {
+    let message = UpdateTaskRequest {
+        container_id: id.into(),
+        resources: any("LinuxResources", &resources),
+        ..Default::default()
+    };
+    tasks(ctd, |mut client, ns| async move { client.update(in_namespace(ns, message)).await.map(|_| ()) })
+}
+
+/// containerd's Tasks.Exec of a shell with a terminal (ctr refuses -t without a console).
+fn exec_with_terminal(ctd: &Containerd, id: &str) -> Result<(), String> {
+    let process =
+        serde_json::json!({"terminal": true, "args": ["/bin/sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+    let message = ExecProcessRequest {
+        container_id: id.into(),
+        exec_id: "tty".into(),
+        terminal: true,
+        spec: any("Process", &process),
+        ..Default::default()
+    };
+    tasks(ctd, |mut client, ns| async move { client.exec(in_namespace(ns, message)).await.map(|_| ()) })
+}
+
+/// containerd's Tasks.DeleteProcess of an exec.
+fn delete_exec(ctd: &Containerd, id: &str, exec_id: &str) -> Result<(), String> {
+    let message = DeleteProcessRequest { container_id: id.into(), exec_id: exec_id.into() };
+    tasks(
+        ctd,
+        |mut client, ns| async move { client.delete_process(in_namespace(ns, message)).await.map(|_| ()) },
+    )
 }
 
 /// libcontainer's saved state of container `id`.
@@ -201,15 +249,9 @@ fn exec_into_a_native_container() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ps = ctd.ctr(&["task", "ps", "shell"]).stdout;
-        if ps.lines().skip(1).count() == 2 {
-            break; // the container's process and the exec's
-        }
-        assert!(Instant::now() < deadline, "the exec process never ran:\n{ps}\n{}", ctd.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_processes(&ctd, "shell", 2);
+    let refused = delete_exec(&ctd, "shell", "sleeper").unwrap_err();
+    assert!(refused.contains("still running"), "{refused}");
     ctd.ctr(&["task", "kill", "--exec-id", "sleeper", "-s", "SIGKILL", "shell"]).assert_ok();
     let status = sleeper.wait().unwrap();
     assert_eq!(status.code(), Some(137), "ctr task exec reports the killed process's status");
@@ -222,11 +264,71 @@ fn exec_into_a_native_container() {
     assert!(ran.stderr.contains("/no/such/program"), "{}", ran.stderr);
     ctd.wait_for_status("shell", "RUNNING");
 
-    let lines = events.lines();
-    assert_event(&lines, "/tasks/exec-added", &["probe"]);
-    assert_event(&lines, "/tasks/exec-started", &["probe"]);
-    assert_event(&lines, "/tasks/exit", &["probe"]);
+    // The container's seccomp profile holds in an exec process too (libcontainer's tenant
+    // setup drops it; the shim loads it).
+    ctd.ctr(&["run", "-d", "--seccomp", "--runtime", "io.containerd.wasm.v1", SHELL, "filtered"]).assert_ok();
+    ctd.wait_for_status("filtered", "RUNNING");
+    let ran = ctd.ctr(&["task", "exec", "--exec-id", "status", "filtered", "/bin/cat", "/proc/self/status"]);
+    ran.assert_ok();
+    let seccomp = ran.stdout.lines().find(|l| l.starts_with("Seccomp:")).unwrap_or_default();
+    assert_eq!(seccomp.split_whitespace().nth(1), Some("2"), "filter mode expected: {seccomp:?}");
+    stop(&ctd, "filtered");
+
+    // Deleted with an exec running: the exec's exit is published before the task's delete.
+    let mut lingering = ctd
+        .ctr_command(&["task", "exec", "--exec-id", "lingering", "shell", "/bin/sleep", "998"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_processes(&ctd, "shell", 2);
     stop(&ctd, "shell");
+    let _ = lingering.wait();
+
+    let lines = events.lines();
+    assert_in_order(
+        &lines,
+        &[("/tasks/exec-added", "probe"), ("/tasks/exec-started", "probe"), ("/tasks/exit", "probe")],
+    );
+    assert_in_order(&lines, &[("/tasks/exit", "lingering"), ("/tasks/delete", "shell")]);
+}
+
+#[test]
+fn concurrent_execs_each_get_their_own_exit_and_output() {
+    let ctd = Containerd::start("node-exec-many", DEFAULT_WASMTIME);
+    import_shell(&ctd);
+    run_detached(&ctd, SHELL, "shell");
+    let ctd = &ctd;
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..12)
+            .map(|n| {
+                scope.spawn(move || {
+                    let script = format!("echo exec-{n}; exit {n}");
+                    (
+                        n,
+                        ctd.ctr(&[
+                            "task",
+                            "exec",
+                            "--exec-id",
+                            &format!("e{n}"),
+                            "shell",
+                            "/bin/sh",
+                            "-c",
+                            &script,
+                        ]),
+                    )
+                })
+            })
+            .collect();
+        for run in runs {
+            let (n, ran) = run.join().unwrap();
+            assert_eq!(ran.code, Some(n), "exec {n}: {}", ran.stderr);
+            assert_eq!(ran.stdout, format!("exec-{n}\n"), "exec {n}");
+        }
+    });
+    let ps = ctd.ctr(&["task", "ps", "shell"]).stdout;
+    assert_eq!(ps.lines().skip(1).count(), 1, "only the container's process is left:\n{ps}");
+    stop(ctd, "shell");
 }
 
 #[test]
@@ -274,7 +376,6 @@ fn exec_into_a_wasm_container_is_refused_with_the_reason() {
     assert_ne!(ran.code, Some(0));
     assert!(ran.stderr.contains("runs a WebAssembly module"), "{}", ran.stderr);
     assert_eq!(ran.stderr.trim().lines().count(), 1, "{}", ran.stderr);
-    // (ctr itself refuses -t without a console: the request goes through gRPC.)
     let tty = exec_with_terminal(&ctd, "wasm").unwrap_err();
     assert!(tty.contains("terminals") && tty.contains("exec without one"), "{tty}");
     ctd.wait_for_status("wasm", "RUNNING");

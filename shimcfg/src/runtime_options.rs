@@ -48,6 +48,8 @@ pub const RUNC_KEYS: &[(&str, &str)] = &[
     ("CriuPath", "checkpoint and restore are not supported"),
     ("CriuImagePath", "checkpoint and restore are not supported"),
     ("CriuWorkPath", "checkpoint and restore are not supported"),
+    ("TaskApiAddress", "containerd 2.x's sandbox task API address is for runc's own shim"),
+    ("TaskApiVersion", "containerd 2.x's sandbox task API address is for runc's own shim"),
 ];
 
 /// Unknown keys are refused by hand (`runc`): serde's `deny_unknown_fields` cannot be

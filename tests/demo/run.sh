@@ -4,19 +4,14 @@
 # Starts a private containerd (tests/support/private_containerd.sh: own root, state,
 # sockets and config under a temp dir; never a system instance) with the freshly built
 # shim on its PATH and the wasmtime plugin in the shim's engine directory, imports a demo
-# image built from tests/demo/demo.wat, and runs it with `ctr run`. Installs Debian's
-# containerd if it is missing. Needs root.
+# image built from tests/demo/demo.wat, and runs it with `ctr run`. containerd comes from
+# `make deps-demo` (packaging/build-deps.sh). Needs root.
 # Usage: run.sh SHIM_BINARY RELEASE_DIR OCI_IMAGE_BUILDER
 set -euo pipefail
 shim=$1 release=$2 builder=$3
 here=$(cd "$(dirname "$0")" && pwd)
 PCTR_NS=demo
 source "$here/../support/private_containerd.sh"
-
-if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
-    echo "== installing containerd (Debian package)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc >/dev/null
-fi
 
 work=$(mktemp -d /tmp/containerd-shim-wasm-demo.XXXXXX)
 trap 'private_containerd_stop; rm -rf "$work"' EXIT

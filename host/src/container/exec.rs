@@ -4,15 +4,22 @@
 //! libcontainer's tenant builder joins the container's namespaces and cgroup, applies the
 //! process spec containerd sent (args, env, cwd, user, capabilities, no_new_privileges,
 //! AppArmor) and `execve`s it; the process is the server's to reap, as an init process is.
-//! The builder changes the working directory and clones, so it runs in a worker, never in
-//! the server. A wasm container has no native program to join: the task service refuses
-//! it before a worker is asked.
+//! Two gaps of libcontainer 0.7's tenant setup are closed here: security fields the sent
+//! spec leaves out come from the container's own process (a spec without capabilities
+//! would otherwise keep all of root's), and the container's seccomp profile, which the
+//! tenant setup drops, is loaded by the executor right before `execve`
+//! ([`ShimExecutor::Exec`]). The builder changes the working directory and clones, so it
+//! runs in a worker, never in the server. A wasm container has no native program to join:
+//! the task service refuses it before a worker is asked.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::create::ensure_single_threaded;
@@ -22,23 +29,60 @@ use super::lifecycle::LifecycleError;
 /// Starts `process` (a runtime-spec Process, JSON) in container `id`; returns its pid.
 pub fn exec(state_root: &Path, id: &str, process: &str, stdio: [OwnedFd; 3]) -> Result<u32, LifecycleError> {
     let error = |reason: String| LifecycleError { id: id.to_string(), op: "exec a process", reason };
-    let spec = process_file(process).map_err(|e| error(format!("cannot pass the process spec: {e}")))?;
+    let container = Container::load(state_root.join(id)).map_err(|e| error(e.to_string()))?;
+    let spec = Spec::load(container.bundle().join("config.json"))
+        .map_err(|e| error(format!("cannot read the container's spec: {e}")))?;
+    let process = with_container_defaults(process, &spec).map_err(error)?;
+    let seccomp = spec.linux().as_ref().and_then(|linux| linux.seccomp().clone());
+    let process_file =
+        process_file(&process).map_err(|e| error(format!("cannot pass the process spec: {e}")))?;
     ensure_single_threaded()
         .map_err(|n| error(format!("the shim's worker has {n} threads where it must have one")))?;
     let [stdin, stdout, stderr] = stdio;
-    let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(ShimExecutor::Native)
+    let notify_sockets_before = tenant_notify_sockets(&state_root.join(id));
+    let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(ShimExecutor::Exec { seccomp })
         .with_root_path(state_root)
         .map_err(|e| error(e.to_string()))?
         .with_stdin(stdin)
         .with_stdout(stdout)
         .with_stderr(stderr)
         .as_tenant()
-        .with_process(Some(format!("/proc/self/fd/{}", spec.as_raw_fd())))
+        .with_process(Some(format!("/proc/self/fd/{}", process_file.as_raw_fd())))
         .with_detach(true)
-        .build()
-        .map_err(|e| error(e.to_string()))?;
+        .build();
+    // The builder leaves its notify socket in the container's state directory: one file
+    // per exec probe for the container's whole life otherwise.
+    for socket in tenant_notify_sockets(&state_root.join(id)).difference(&notify_sockets_before) {
+        let _ = std::fs::remove_file(socket);
+    }
+    let pid = built.map_err(|e| error(e.to_string()))?;
     Ok(pid.as_raw() as u32)
+}
+
+/// The sent process spec, with the security fields it leaves out taken from the
+/// container's own process, as runc does.
+fn with_container_defaults(process: &str, spec: &Spec) -> Result<String, String> {
+    let mut process: serde_json::Value =
+        serde_json::from_str(process).map_err(|e| format!("the process spec is not JSON: {e}"))?;
+    let own = serde_json::to_value(spec.process()).map_err(|e| e.to_string())?;
+    for field in ["capabilities", "noNewPrivileges", "apparmorProfile", "selinuxLabel", "rlimits"] {
+        if process.get(field).is_none_or(serde_json::Value::is_null)
+            && let Some(value) = own.get(field)
+        {
+            process[field] = value.clone();
+        }
+    }
+    Ok(process.to_string())
+}
+
+/// libcontainer's tenant notify sockets in a container's state directory.
+fn tenant_notify_sockets(dir: &Path) -> HashSet<PathBuf> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    entries
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("tenant-notify-"))
+        .map(|entry| entry.path())
+        .collect()
 }
 
 /// The process spec in a memory file: nothing to clean up on disk, whatever happens.

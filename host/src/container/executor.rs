@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::{Arc, OnceLock};
 
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
 use libcontainer::workload::default::get_executor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use shim_wasm_abi::Status;
@@ -26,6 +26,12 @@ pub static PLUGIN: OnceLock<LoadedPlugin> = OnceLock::new();
 #[derive(Debug, Clone)]
 pub enum ShimExecutor {
     Native,
+    /// A native process joining a running container (exec). libcontainer 0.7's tenant
+    /// setup leaves the container's seccomp profile out, so it is loaded here, right
+    /// before `execve`.
+    Exec {
+        seccomp: Option<LinuxSeccomp>,
+    },
     Wasm {
         /// Engine settings as TOML text.
         settings: String,
@@ -42,7 +48,7 @@ impl Executor for ShimExecutor {
         // From here on this is the container's process: the shim's logs stay out of it.
         crate::logging::release();
         let checked = match self {
-            Self::Native => get_executor().validate(&with_default_path(spec)),
+            Self::Native | Self::Exec { .. } => get_executor().validate(&with_default_path(spec)),
             Self::Wasm { settings, module, artifact, .. } => {
                 prepare_wasm(settings, module, artifact.as_deref())
             }
@@ -55,6 +61,14 @@ impl Executor for ShimExecutor {
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         match self {
+            Self::Exec { seccomp } => {
+                if let Some(seccomp) = seccomp {
+                    load_seccomp(seccomp)?;
+                }
+                // SAFETY: as below.
+                unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+                get_executor().exec(&with_default_path(spec))
+            }
             Self::Native => {
                 // The shim ignores SIGPIPE (Rust's runtime does); a native program gets the
                 // default, as under runc.
@@ -75,6 +89,31 @@ impl Executor for ShimExecutor {
                 std::process::exit(i32::from(status));
             }
         }
+    }
+}
+
+/// Loads the container's seccomp profile into an exec process whose capabilities are
+/// already those of its spec. Without CAP_SYS_ADMIN the kernel takes a filter only under
+/// `no_new_privileges`, so it is set then: the process is never left unfiltered.
+fn load_seccomp(seccomp: &LinuxSeccomp) -> Result<(), ExecutorError> {
+    let admin =
+        caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN).unwrap_or(false);
+    // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) on this process only.
+    if !admin && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(ExecutorError::Other(format!(
+            "cannot set no_new_privileges for the seccomp profile: {e}"
+        )));
+    }
+    match libcontainer::seccomp::initialize_seccomp(seccomp) {
+        Ok(Some(notify_fd)) => {
+            // No seccomp agent listens for an exec process: notified calls fail (ENOSYS).
+            // SAFETY: the listener descriptor libseccomp just returned, closed once.
+            unsafe { libc::close(notify_fd) };
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(ExecutorError::Other(format!("cannot load the container's seccomp profile: {e}"))),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Operations on an existing container through libcontainer's saved state, and where
-//! each may run. Kill, pause, resume, update, pids and stats only signal and read or
-//! write the cgroup: the shim server does them. libcontainer's own start changes the working directory (to reach the
+//! each may run. Kill, pause, resume, update, pids and stats signal, read or write the
+//! cgroup (over D-Bus with the systemd driver) and libcontainer's state file, and never
+//! spawn or change the working directory: the shim server does them. libcontainer's own start changes the working directory (to reach the
 //! notify socket) and runs the poststart hooks; its delete runs the poststop hooks and
 //! waits for them: those run in a launcher worker ([`start`], [`remove`]). A container
 //! without such hooks is started and removed by the server itself
@@ -9,7 +10,7 @@
 use std::path::Path;
 
 use libcgroups::common::{
-    AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt, create_cgroup_manager,
+    AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt, FreezerState, create_cgroup_manager,
 };
 use libcgroups::stats::Stats;
 use std::os::unix::net::UnixStream;
@@ -73,6 +74,12 @@ pub fn pause(state_root: &Path, id: &str) -> Result<(), LifecycleError> {
 /// Thaws a paused container.
 pub fn resume(state_root: &Path, id: &str) -> Result<(), LifecycleError> {
     load(state_root, id, "resume")?.resume().map_err(|e| error(id, "resume", e))
+}
+
+/// Thaws the container's cgroup whatever libcontainer's saved status says (a killed
+/// container's processes die only once thawed).
+pub fn thaw(state_root: &Path, id: &str) -> Result<(), LifecycleError> {
+    cgroup(state_root, id, "thaw")?.freeze(FreezerState::Thawed).map_err(|e| error(id, "thaw", e))
 }
 
 /// Writes new resource limits to the container's cgroup: only what `resources` sets.

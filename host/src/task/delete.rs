@@ -56,6 +56,10 @@ pub fn delete(
     if task.rootfs_mounted {
         rootfs::unmount(&task.bundle);
     }
+    // The exec processes died with the container: their TaskExits go before TaskDelete.
+    if !service.wait_for_execs(id, REAP_BOUND) {
+        tracing::warn!(%id, "delete: an exec process was not reaped in time; removing the task anyway");
+    }
     let removed = service.table().remove(id);
     service.table_changed.notify_all();
     let exit = removed.and_then(|t| t.exit).unwrap_or(Exit { status: 128 + libc::SIGKILL as u32, at: now() });

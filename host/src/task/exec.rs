@@ -51,6 +51,7 @@ pub fn add(service: &TaskService, req: &ExecProcessRequest) -> Result<Empty, Tas
         stdout: req.stdout.clone(),
         stderr: req.stderr.clone(),
         pid: 0,
+        starting: false,
         pidfd: None,
         exit: None,
     };
@@ -84,9 +85,6 @@ pub fn start(
     let _one_at_a_time = op.lock().unwrap_or_else(|e| e.into_inner());
     let task = service.record(id)?;
     let exec = task.execs.get(exec_id).ok_or_else(|| not_found(id, exec_id))?;
-    if exec.pid != 0 || exec.exit.is_some() {
-        return Err(TaskError::FailedPrecondition(format!("exec {exec_id} of task {id} is already started")));
-    }
     if !task.started || task.exit.is_some() {
         return Err(TaskError::FailedPrecondition(format!(
             "exec {exec_id} into task {id}: the container is not running"
@@ -97,27 +95,35 @@ pub fn start(
             "exec {exec_id} into task {id}: the container is paused; resume it first"
         )));
     }
-    let stdio = stdio::open(&exec.stdin, &exec.stdout, &exec.stderr)?;
-    let request = Request::Exec {
-        state_root: service.state_root.clone(),
-        id: id.to_string(),
-        process: exec.process.clone(),
-    };
-    let bound = super::bound(deadline, EXEC_BOUND);
-    let pid = match service.launchers.call(None, request, &stdio, bound) {
-        Ok(Ok(made)) => made.pid,
-        Ok(Err(line)) => return Err(TaskError::FailedPrecondition(line)),
-        Err(e) => return Err(TaskError::Internal(format!("exec {exec_id} into task {id}: {e}"))),
-    };
-    drop(stdio);
     let owner = Owner { id: id.to_string(), exec_id: exec_id.to_string() };
+    if !service.table().begin_exec_start(&owner) {
+        return Err(TaskError::FailedPrecondition(format!("exec {exec_id} of task {id} is already started")));
+    }
+    let made = run_in_worker(service, id, exec_id, exec, deadline);
+    let pid = match made {
+        Ok(pid) => pid,
+        Err(e) => {
+            service.table().exec_start_failed(&owner);
+            return Err(e);
+        }
+    };
     {
         // Under the table lock: TaskExecStarted before the exec's TaskExit.
         let mut table = service.table();
-        let exited = table.exec_started(&owner, pid, pidfd_open(pid).map(Arc::new), began);
-        service.events.task_exec_started(id, exec_id, pid);
-        if let Some(exit) = exited {
-            service.events.task_exit(id, exec_id, pid, &exit);
+        match table.exec_started(&owner, pid, pidfd_open(pid).map(Arc::new), began) {
+            Ok(exited) => {
+                service.events.task_exec_started(id, exec_id, pid);
+                if let Some(exit) = exited {
+                    service.events.task_exit(id, exec_id, pid, &exit);
+                }
+            }
+            Err(()) => {
+                // Cannot happen while Start holds the task's op lock; never leave an
+                // untracked process behind if it does.
+                // SAFETY: kill(2) of the process this start just made.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                return Err(not_found(id, exec_id));
+            }
         }
     }
     service.table_changed.notify_all();
@@ -127,9 +133,36 @@ pub fn start(
     Ok(response)
 }
 
+/// The exec's process, started in a worker; its pid.
+fn run_in_worker(
+    service: &TaskService,
+    id: &str,
+    exec_id: &str,
+    exec: &ExecRecord,
+    deadline: Option<Duration>,
+) -> Result<u32, TaskError> {
+    let stdio = stdio::open(&exec.stdin, &exec.stdout, &exec.stderr)?;
+    let request = Request::Exec {
+        state_root: service.state_root.clone(),
+        id: id.to_string(),
+        process: exec.process.clone(),
+    };
+    let bound = super::bound(deadline, EXEC_BOUND);
+    match service.launchers.call(None, request, &stdio, bound) {
+        Ok(Ok(made)) => Ok(made.pid),
+        Ok(Err(line)) => Err(TaskError::FailedPrecondition(line)),
+        Err(e) => Err(TaskError::Internal(format!("exec {exec_id} into task {id}: {e}"))),
+    }
+}
+
 pub fn kill(service: &TaskService, id: &str, exec_id: &str, signal: u32) -> Result<Empty, TaskError> {
     let task = service.record(id)?;
     let exec = task.execs.get(exec_id).ok_or_else(|| not_found(id, exec_id))?;
+    if exec.starting {
+        return Err(TaskError::FailedPrecondition(format!(
+            "exec {exec_id} of task {id} is being started; signal it once started"
+        )));
+    }
     if exec.exit.is_some() || exec.pid == 0 {
         // containerd treats "not found" on kill as "already finished".
         return Err(TaskError::NotFound(format!("{id}: exec {exec_id}: process not running")));
@@ -144,7 +177,7 @@ pub fn delete(service: &TaskService, id: &str, exec_id: &str) -> Result<DeleteRe
     let mut table = service.table();
     let exec = table.get(id).ok_or_else(|| TaskError::NotFound(id.to_string()))?.execs.get(exec_id);
     let exec = exec.ok_or_else(|| not_found(id, exec_id))?;
-    if exec.pid != 0 && exec.exit.is_none() {
+    if exec.starting || (exec.pid != 0 && exec.exit.is_none()) {
         return Err(TaskError::FailedPrecondition(format!(
             "exec {exec_id} of task {id} is still running: kill it first"
         )));

@@ -159,12 +159,32 @@ impl TaskService {
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(TaskError::DeadlineExceeded(format!("task {id} {exec_id} is still running")));
+                    let what = if exec_id.is_empty() {
+                        format!("task {id}")
+                    } else {
+                        format!("exec {exec_id} of task {id}")
+                    };
+                    return Err(TaskError::DeadlineExceeded(format!("{what} is still running")));
                 }
                 pause = pause.min(left);
             }
             table = self.table_changed.wait_timeout(table, pause).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// Waits (at most `bound`) until every started exec of task `id` has exited; false
+    /// if one has not.
+    fn wait_for_execs(&self, id: &str, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        let mut table = self.table();
+        while !table.execs_exited(id) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            table = self.table_changed.wait_timeout(table, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
     }
 
     /// A child of the server exited: a task's init or exec process, a launcher, or an

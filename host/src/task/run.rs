@@ -72,9 +72,14 @@ pub fn kill(service: &TaskService, id: &str, signal: u32, all: bool) -> Result<E
         let pidfd = task.pidfd.as_deref().map(AsRawFd::as_raw_fd);
         signal_process(&format!("task {id}"), task.pid, pidfd, signal)?;
     }
-    if task.paused && signal == libc::SIGKILL as u32 {
-        // A frozen process dies only once thawed (as runc does).
-        super::update::thaw_after_kill(service, id);
+    if task.paused {
+        if all {
+            // libcontainer's kill of every process freezes, signals and thaws.
+            super::update::set_paused(service, id, false);
+        } else if signal == libc::SIGKILL as u32 {
+            // A frozen process dies only once thawed (as runc does).
+            super::update::thaw_after_kill(service, id);
+        }
     }
     Ok(Empty::new())
 }

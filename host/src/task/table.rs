@@ -66,6 +66,8 @@ pub struct ExecRecord {
     pub stderr: String,
     /// 0 until started.
     pub pid: u32,
+    /// A Start is under way: Kill and Delete of the exec wait for it to end.
+    pub starting: bool,
     pub pidfd: Option<Arc<OwnedFd>>,
     pub exit: Option<Exit>,
 }
@@ -147,25 +149,52 @@ impl Table {
         Ok(())
     }
 
+    /// Marks an exec's Start as under way (false: it is gone or started already).
+    pub fn begin_exec_start(&mut self, owner: &Owner) -> bool {
+        let exec = self.tasks.get_mut(&owner.id).and_then(|task| task.execs.get_mut(&owner.exec_id));
+        match exec {
+            Some(exec) if exec.pid == 0 && !exec.starting && exec.exit.is_none() => {
+                exec.starting = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Ends an exec's Start that made no process.
+    pub fn exec_start_failed(&mut self, owner: &Owner) {
+        if let Some(exec) = self.tasks.get_mut(&owner.id).and_then(|task| task.execs.get_mut(&owner.exec_id))
+        {
+            exec.starting = false;
+        }
+    }
+
     /// Records the started process of an exec; claims an exit of its pid reaped since
     /// `start_began` and returns it (its event is the start's to send, after
-    /// TaskExecStarted).
+    /// TaskExecStarted). `Err` if the exec is no longer recorded.
     pub fn exec_started(
         &mut self,
         owner: &Owner,
         pid: u32,
         pidfd: Option<Arc<OwnedFd>>,
         start_began: Instant,
-    ) -> Option<Exit> {
+    ) -> Result<Option<Exit>, ()> {
         let claimed = self.claim(pid, start_began);
-        let exec = self.tasks.get_mut(&owner.id)?.execs.get_mut(&owner.exec_id)?;
+        let task = self.tasks.get_mut(&owner.id).ok_or(())?;
+        let exec = task.execs.get_mut(&owner.exec_id).ok_or(())?;
         exec.pid = pid;
         exec.pidfd = pidfd;
+        exec.starting = false;
         exec.exit = claimed.clone();
         if claimed.is_none() {
             self.by_pid.insert(pid, owner.clone());
         }
-        claimed
+        Ok(claimed)
+    }
+
+    /// Whether every started exec of task `id` has exited.
+    pub fn execs_exited(&self, id: &str) -> bool {
+        self.tasks.get(id).is_none_or(|task| task.execs.values().all(|e| e.pid == 0 || e.exit.is_some()))
     }
 
     /// A reaped child: the task or exec whose process it was, with its exit recorded,
@@ -274,6 +303,7 @@ mod tests {
             stdout: String::new(),
             stderr: String::new(),
             pid: 0,
+            starting: false,
             pidfd: None,
             exit: None,
         }
@@ -343,23 +373,28 @@ mod tests {
         assert!(matches!(table.add_exec("a", "e1", exec_record()), Err(TaskError::AlreadyExists(_))));
         assert!(matches!(table.add_exec("b", "e1", exec_record()), Err(TaskError::NotFound(_))));
         let e1 = Owner { id: "a".into(), exec_id: "e1".into() };
-        assert!(table.exec_started(&e1, 20, None, Instant::now()).is_none());
+        assert!(table.begin_exec_start(&e1));
+        assert!(!table.begin_exec_start(&e1), "one start at a time");
+        assert!(table.exec_started(&e1, 20, None, Instant::now()).unwrap().is_none());
+        assert!(!table.execs_exited("a"));
         assert_eq!(table.on_exit(20, exit(7)), Some(Exited { owner: e1.clone(), publish: true }));
         assert_eq!(table.get("a").unwrap().execs["e1"].exit.as_ref().unwrap().status, 7);
+        assert!(table.execs_exited("a"));
         assert!(table.get("a").unwrap().exit.is_none(), "the init process still runs");
         // An exec process that exits before its start records it.
         table.add_exec("a", "e2", exec_record()).unwrap();
         let e2 = Owner { id: "a".into(), exec_id: "e2".into() };
         let began = Instant::now();
         assert_eq!(table.on_exit(21, exit(3)), None);
-        assert_eq!(table.exec_started(&e2, 21, None, began).unwrap().status, 3);
+        assert_eq!(table.exec_started(&e2, 21, None, began).unwrap().unwrap().status, 3);
         assert_eq!(table.parked(), 0);
         // Removing an exec or the task forgets its pids.
         table.add_exec("a", "e3", exec_record()).unwrap();
         let e3 = Owner { id: "a".into(), exec_id: "e3".into() };
-        table.exec_started(&e3, 22, None, Instant::now());
+        table.exec_started(&e3, 22, None, Instant::now()).unwrap();
         assert!(table.remove_exec("a", "e3").is_some());
         assert_eq!(table.on_exit(22, exit(0)), None);
+        assert!(table.exec_started(&e3, 23, None, Instant::now()).is_err(), "a removed exec");
         table.remove("a");
         assert_eq!(table.on_exit(9, exit(0)), None);
     }

@@ -42,15 +42,16 @@ pub fn resume(service: &TaskService, id: &str) -> Result<Empty, TaskError> {
     Ok(Empty::new())
 }
 
-/// A paused task was sent SIGKILL: its processes die only once thawed.
+/// A paused task was sent SIGKILL: its processes die only once thawed. Through the
+/// cgroup itself: libcontainer's resume refuses a container whose init is already dead.
 pub fn thaw_after_kill(service: &TaskService, id: &str) {
-    match lifecycle::resume(&service.state_root, id) {
+    match lifecycle::thaw(&service.state_root, id) {
         Ok(()) => set_paused(service, id, false),
         Err(e) => tracing::warn!(%id, "cannot thaw the killed container: {e}"),
     }
 }
 
-fn set_paused(service: &TaskService, id: &str, paused: bool) {
+pub fn set_paused(service: &TaskService, id: &str, paused: bool) {
     if let Some(task) = service.table().get_mut(id) {
         task.paused = paused;
     }
