@@ -4,7 +4,7 @@
 #   make plugin-wasmtime  one engine plugin (release cdylib)
 #   make plugins          every engine plugin buildable here
 #   make test             plugins + fixtures, then every test (what CI runs)
-#   make e2e              only the end-to-end tests through a private containerd
+#   make e2e              only the end-to-end tests through a private containerd (ctr, CRI)
 #   make install          the package layout under $(PREFIX) (default /usr/local)
 #   make packages         Debian packages (cargo-deb) into $(PACKAGE_DIR)
 #   make rpms             RPM packages (cargo-generate-rpm) into $(RPM_DIR)
@@ -80,9 +80,9 @@ deps-demo deps-test deps-packages: deps-%:
 test: deps-test plugins fixtures
 	$(CARGO) test
 
-# Only the end-to-end tests against a private containerd (needs containerd, ctr, busybox).
+# Only the end-to-end tests against a private containerd (ctr, and its CRI plugin).
 e2e: deps-test plugins fixtures
-	$(CARGO) test -p containerd-shim-wasm --test containerd_e2e
+	$(CARGO) test -p containerd-shim-wasm --test containerd_e2e --test node_operations --test cri
 
 lint:
 	$(CARGO) fmt --all --check

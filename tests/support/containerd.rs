@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use super::{Node, Ran, engines, path_str, target_dir};
 
+/// The sandbox ("pause") image of [`Containerd::start_cri`].
+pub const PAUSE_IMAGE: &str = "docker.io/library/pause-test:latest";
+
 pub struct Containerd {
     pub node: Node,
     pub namespace: String,
@@ -23,6 +26,54 @@ pub struct Containerd {
 impl Containerd {
     /// Starts a private containerd; `config_extra` is added to the shim's config file.
     pub fn start(name: &str, shim_config_extra: &str) -> Self {
+        // A namespace of this run only: a crashed earlier run cannot collide with it.
+        let namespace = format!("{name}-{}", std::process::id());
+        Self::start_with(name, shim_config_extra, namespace, |_| {
+            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n".into()
+        })
+    }
+
+    /// Starts a private containerd with its CRI plugin, as on a Kubernetes node: one
+    /// runtime handler per built engine, named after it (`runtime_type` this shim, the
+    /// engine in a `ConfigPath` file: containerd 1.6 passes no other option), the sandbox
+    /// image [`PAUSE_IMAGE`] (the caller imports it), streaming on a loopback port of the
+    /// kernel's choosing, no CNI (pods use the host's network), and no lowering of
+    /// `oom_score_adj` (root here lacks CAP_SYS_RESOURCE). Its namespace is CRI's,
+    /// `k8s.io`.
+    pub fn start_cri(name: &str, shim_config_extra: &str) -> Self {
+        Self::start_with(name, shim_config_extra, "k8s.io".into(), |root| {
+            let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
+            let mut config = format!(
+                "[{cri}]\n  sandbox_image = {PAUSE_IMAGE:?}\n  stream_server_address = \"127.0.0.1\"\n  \
+                 stream_server_port = \"0\"\n  enable_selinux = false\n  \
+                 restrict_oom_score_adj = true\n\
+                 [{cri}.cni]\n  bin_dir = {:?}\n  conf_dir = {:?}\n",
+                root.join("cni/bin"),
+                root.join("cni/conf"),
+            );
+            // The first engine is the default runtime (the default runc one is not configured).
+            let first = engines().first().map(|(engine, _)| *engine).unwrap_or("wasmtime");
+            config += &format!("[{cri}.containerd]\n  default_runtime_name = {first:?}\n");
+            let runtimes = root.join("runtimes");
+            fs::create_dir_all(&runtimes).unwrap();
+            for (engine, _) in engines() {
+                let options = runtimes.join(format!("{engine}.toml"));
+                fs::write(&options, format!("engine = {engine:?}\n")).unwrap();
+                config += &format!(
+                    "[{cri}.containerd.runtimes.{engine}]\n  runtime_type = \"io.containerd.wasm.v1\"\n\
+                     [{cri}.containerd.runtimes.{engine}.options]\n  ConfigPath = {options:?}\n"
+                );
+            }
+            config
+        })
+    }
+
+    fn start_with(
+        name: &str,
+        shim_config_extra: &str,
+        namespace: String,
+        plugins: impl FnOnce(&Path) -> String,
+    ) -> Self {
         for tool in ["containerd", "ctr"] {
             assert!(
                 Command::new(tool).arg("--version").output().is_ok(),
@@ -41,17 +92,15 @@ impl Containerd {
             symlink(super::shim_bin(), bin.join(link)).unwrap();
         }
         let config = format!(
-            "version = 2\nroot = {:?}\nstate = {:?}\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = {:?}\n[ttrpc]\n  address = {:?}\n",
+            "version = 2\nroot = {:?}\nstate = {:?}\n{}[grpc]\n  address = {:?}\n[ttrpc]\n  address = {:?}\n",
             root.join("root"),
             root.join("state"),
+            plugins(root),
             root.join("c.sock"),
             root.join("c.sock.ttrpc"),
         );
         fs::write(root.join("containerd.toml"), config).unwrap();
         let child = spawn(&node);
-        // A namespace of this run only: a crashed earlier run cannot collide with it.
-        let namespace = format!("{name}-{}", std::process::id());
         let containerd = Self { node, namespace, child };
         containerd.wait_ready();
         containerd
@@ -193,10 +242,14 @@ impl Drop for Containerd {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
         // Shim servers outlive containerd by design; a failed test leaves this run's.
+        let socket = self.socket().display().to_string();
         for pid in processes_matching(&format!("-namespace {} ", self.namespace)) {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let args: Vec<String> =
                 cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            if !args.contains(&socket) {
+                continue; // another containerd's (CRI's namespace is k8s.io for all)
+            }
             // SAFETY: kill(2) on a shim server of this test's namespace.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             if let Some(address) = args.iter().skip_while(|a| *a != "-socket").nth(1) {
