@@ -12,7 +12,9 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use containerd_client::services::v1::tasks_client::TasksClient;
-use containerd_client::services::v1::{DeleteProcessRequest, ExecProcessRequest, UpdateTaskRequest};
+use containerd_client::services::v1::{
+    DeleteProcessRequest, ExecProcessRequest, ResizePtyRequest, StartRequest, UpdateTaskRequest, WaitRequest,
+};
 use containerd_client::tonic::Request;
 use containerd_client::tonic::metadata::{Ascii, MetadataValue};
 use containerd_client::tonic::transport::Channel;
@@ -44,6 +46,18 @@ fn import_loop(ctd: &Containerd) -> String {
     };
     ctd.import(&build_image(&spec, ctd.node.root()));
     name
+}
+
+/// A wasm image that prints to stdout and stderr and exits.
+fn import_hello(ctd: &Containerd) -> &'static str {
+    let spec = ImageSpec {
+        name: "docker.io/library/hello:test",
+        files: vec![(corpus("hello"), "/hello.wasm")],
+        symlinks: vec![],
+        entrypoint: vec!["/hello.wasm"],
+    };
+    ctd.import(&build_image(&spec, ctd.node.root()));
+    spec.name
 }
 
 fn run_detached(ctd: &Containerd, image: &str, id: &str) {
@@ -161,18 +175,58 @@ fn update(ctd: &Containerd, id: &str, resources: serde_json::Value) -> Result<()
     tasks(ctd, |mut client, ns| async move { client.update(in_namespace(ns, message)).await.map(|_| ()) })
 }
 
-/// containerd's Tasks.Exec of a shell with a terminal (ctr refuses -t without a console).
-fn exec_with_terminal(ctd: &Containerd, id: &str) -> Result<(), String> {
-    let process =
-        serde_json::json!({"terminal": true, "args": ["/bin/sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+/// containerd's Tasks.Exec of a shell with a terminal (ctr refuses -t without a console),
+/// its stdin and stdout the FIFOs `fifos`.
+fn exec_with_terminal(
+    ctd: &Containerd,
+    id: &str,
+    exec_id: &str,
+    fifos: Option<(&str, &str)>,
+) -> Result<(), String> {
+    let process = serde_json::json!({
+        "terminal": true,
+        "args": ["/bin/sh"],
+        "cwd": "/",
+        "env": ["PATH=/bin", "TERM=xterm"],
+        "user": {"uid": 0, "gid": 0},
+    });
+    let (stdin, stdout) = fifos.unwrap_or_default();
     let message = ExecProcessRequest {
         container_id: id.into(),
-        exec_id: "tty".into(),
+        exec_id: exec_id.into(),
         terminal: true,
+        stdin: stdin.into(),
+        stdout: stdout.into(),
         spec: any("Process", &process),
         ..Default::default()
     };
     tasks(ctd, |mut client, ns| async move { client.exec(in_namespace(ns, message)).await.map(|_| ()) })
+}
+
+fn start_exec(ctd: &Containerd, id: &str, exec_id: &str) -> Result<(), String> {
+    let message = StartRequest { container_id: id.into(), exec_id: exec_id.into() };
+    tasks(ctd, |mut client, ns| async move { client.start(in_namespace(ns, message)).await.map(|_| ()) })
+}
+
+fn resize_exec(ctd: &Containerd, id: &str, exec_id: &str, width: u32, height: u32) -> Result<(), String> {
+    let message = ResizePtyRequest { container_id: id.into(), exec_id: exec_id.into(), width, height };
+    tasks(ctd, |mut client, ns| async move { client.resize_pty(in_namespace(ns, message)).await.map(|_| ()) })
+}
+
+/// The exit status of an exec, once it has exited.
+fn wait_exec(ctd: &Containerd, id: &str, exec_id: &str) -> u32 {
+    let message = WaitRequest { container_id: id.into(), exec_id: exec_id.into() };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let channel = containerd_client::connect(ctd.socket()).await.unwrap();
+        let mut client = TasksClient::new(channel);
+        client
+            .wait(in_namespace(ctd.namespace.parse().unwrap(), message))
+            .await
+            .unwrap()
+            .into_inner()
+            .exit_status
+    })
 }
 
 /// containerd's Tasks.DeleteProcess of an exec.
@@ -294,6 +348,93 @@ fn exec_into_a_native_container() {
 }
 
 #[test]
+fn terminals_for_exec_and_for_the_container() {
+    let ctd = Containerd::start("node-exec-tty", DEFAULT_WASMTIME);
+    import_shell(&ctd);
+    run_detached(&ctd, SHELL, "shell");
+    let fifos = ctd.node.root().join("tty-fifos");
+    std::fs::create_dir(&fifos).unwrap();
+    let (stdin_path, stdout_path) = (fifos.join("stdin"), fifos.join("stdout"));
+    for fifo in [&stdin_path, &stdout_path] {
+        let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid path.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    }
+    // Our ends: read-write, so that neither open blocks on the shim's.
+    let open = |path: &PathBuf| std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let (mut stdin, stdout) = (open(&stdin_path), open(&stdout_path));
+    let (stdin_str, stdout_str) = (stdin_path.to_str().unwrap(), stdout_path.to_str().unwrap());
+    exec_with_terminal(&ctd, "shell", "tty", Some((stdin_str, stdout_str))).unwrap();
+    start_exec(&ctd, "shell", "tty").unwrap();
+    resize_exec(&ctd, "shell", "tty", 123, 45).unwrap();
+    let output = read_until(stdout, "done", Duration::from_secs(20));
+    stdin.write_all(b"/bin/busybox stty size; /bin/busybox tty; echo done; exit 5\n").unwrap();
+    let output = output.join().unwrap();
+    assert!(output.contains("45 123"), "the window size reaches the terminal:\n{output}");
+    assert!(output.contains("/dev/pts/"), "a terminal:\n{output}");
+    assert_eq!(wait_exec(&ctd, "shell", "tty"), 5);
+    delete_exec(&ctd, "shell", "tty").unwrap();
+
+    // `ctr task exec -t` itself, given a console by script(1) (util-linux).
+    let ctr = format!(
+        "ctr -a {} -n {} task exec -t --exec-id ctr-tty shell /bin/busybox tty",
+        ctd.socket().display(),
+        ctd.namespace
+    );
+    let ran = with_console(&ctr);
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.contains("/dev/pts/"), "{}", ran.stdout);
+    stop(&ctd, "shell");
+
+    // `ctr run -t`: the container's own process on a terminal, native and wasm.
+    let run = |image: &str, id: &str, args: &str| {
+        with_console(&format!(
+            "ctr -a {} -n {} run --rm -t --runtime io.containerd.wasm.v1 {image} {id} {args}",
+            ctd.socket().display(),
+            ctd.namespace
+        ))
+    };
+    let native = run(SHELL, "tty-native", "/bin/busybox tty");
+    assert_eq!(native.code, Some(0), "{}{}", native.stdout, native.stderr);
+    assert!(native.stdout.contains("/dev/pts/"), "{}", native.stdout);
+    ctd.assert_nothing_left("tty-native");
+    let hello = import_hello(&ctd);
+    let wasm = run(hello, "tty-wasm", "");
+    assert_eq!(wasm.code, Some(0), "{}{}", wasm.stdout, wasm.stderr);
+    assert!(wasm.stdout.contains("hello from wasm"), "{:?}", wasm.stdout);
+    ctd.assert_nothing_left("tty-wasm");
+}
+
+/// Runs `command` on a console of its own (script(1), util-linux): `ctr -t` needs one.
+fn with_console(command: &str) -> support::Ran {
+    support::Ran::from(
+        std::process::Command::new("script").args(["-qec", command, "/dev/null"]).output().unwrap(),
+    )
+}
+
+/// Reads `from` on a thread until `marker` has been seen twice (the terminal echoes the
+/// command line, then the output) or `bound` has passed.
+fn read_until(from: std::fs::File, marker: &'static str, bound: Duration) -> std::thread::JoinHandle<String> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    std::thread::spawn(move || {
+        let mut from = from;
+        let deadline = Instant::now() + bound;
+        let mut text = String::new();
+        let mut buf = [0u8; 4096];
+        while text.matches(marker).count() < 2 && Instant::now() < deadline {
+            let mut pollfd = libc::pollfd { fd: from.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: poll on one descriptor this thread owns.
+            if unsafe { libc::poll(&mut pollfd, 1, 200) } == 1 {
+                let n = from.read(&mut buf).unwrap_or(0);
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+        text
+    })
+}
+
+#[test]
 fn concurrent_execs_each_get_their_own_exit_and_output() {
     let ctd = Containerd::start("node-exec-many", DEFAULT_WASMTIME);
     import_shell(&ctd);
@@ -376,8 +517,8 @@ fn exec_into_a_wasm_container_is_refused_with_the_reason() {
     assert_ne!(ran.code, Some(0));
     assert!(ran.stderr.contains("runs a WebAssembly module"), "{}", ran.stderr);
     assert_eq!(ran.stderr.trim().lines().count(), 1, "{}", ran.stderr);
-    let tty = exec_with_terminal(&ctd, "wasm").unwrap_err();
-    assert!(tty.contains("terminals") && tty.contains("exec without one"), "{tty}");
+    let tty = exec_with_terminal(&ctd, "wasm", "tty", None).unwrap_err();
+    assert!(tty.contains("runs a WebAssembly module"), "{tty}");
     ctd.wait_for_status("wasm", "RUNNING");
     stop(&ctd, "wasm");
 }
@@ -385,16 +526,7 @@ fn exec_into_a_wasm_container_is_refused_with_the_reason() {
 #[test]
 fn runc_runtime_options_are_used_or_ignored_never_refused() {
     let ctd = Containerd::start("node-runc-options", DEFAULT_WASMTIME);
-    let hello = {
-        let spec = ImageSpec {
-            name: "docker.io/library/hello:test",
-            files: vec![(corpus("hello"), "/hello.wasm")],
-            symlinks: vec![],
-            entrypoint: vec!["/hello.wasm"],
-        };
-        ctd.import(&build_image(&spec, ctd.node.root()));
-        spec.name
-    };
+    let hello = import_hello(&ctd);
     // As operators copy them from runc's documentation.
     let options = ctd.node.root().join("runc-options.toml");
     std::fs::write(

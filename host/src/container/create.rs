@@ -40,6 +40,8 @@ pub struct CreateRequest {
     pub engine: Result<EngineChoice, String>,
     /// The containerd that asked, for the image's wasm layers and the precompile cache.
     pub containerd: Option<Containerd>,
+    /// With a terminal: where the init process sends the pseudo-terminal's master end.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// The engine for a wasm entrypoint (its plugin is the launcher's).
@@ -72,6 +74,7 @@ pub fn create(request: &CreateRequest, stdio: [OwnedFd; 3], deadline: Instant) -
         .with_stdin(stdin)
         .with_stdout(stdout)
         .with_stderr(stderr)
+        .with_console_socket(request.console_socket.as_deref())
         .validate_id()?
         .as_init(&request.bundle)
         .with_systemd(request.systemd_cgroup)

@@ -27,7 +27,14 @@ use super::executor::ShimExecutor;
 use super::lifecycle::LifecycleError;
 
 /// Starts `process` (a runtime-spec Process, JSON) in container `id`; returns its pid.
-pub fn exec(state_root: &Path, id: &str, process: &str, stdio: [OwnedFd; 3]) -> Result<u32, LifecycleError> {
+/// With a terminal, the process's init sends its master end to `console_socket`.
+pub fn exec(
+    state_root: &Path,
+    id: &str,
+    process: &str,
+    stdio: [OwnedFd; 3],
+    console_socket: Option<&Path>,
+) -> Result<u32, LifecycleError> {
     let error = |reason: String| LifecycleError { id: id.to_string(), op: "exec a process", reason };
     let container = Container::load(state_root.join(id)).map_err(|e| error(e.to_string()))?;
     let spec = Spec::load(container.bundle().join("config.json"))
@@ -39,7 +46,7 @@ pub fn exec(state_root: &Path, id: &str, process: &str, stdio: [OwnedFd; 3]) -> 
     ensure_single_threaded()
         .map_err(|n| error(format!("the shim's worker has {n} threads where it must have one")))?;
     let [stdin, stdout, stderr] = stdio;
-    let notify_sockets_before = tenant_notify_sockets(&state_root.join(id));
+    let sockets_before = tenant_sockets(&state_root.join(id));
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(ShimExecutor::Exec { seccomp })
         .with_root_path(state_root)
@@ -47,13 +54,15 @@ pub fn exec(state_root: &Path, id: &str, process: &str, stdio: [OwnedFd; 3]) -> 
         .with_stdin(stdin)
         .with_stdout(stdout)
         .with_stderr(stderr)
+        .with_console_socket(console_socket)
         .as_tenant()
         .with_process(Some(format!("/proc/self/fd/{}", process_file.as_raw_fd())))
         .with_detach(true)
         .build();
-    // The builder leaves its notify socket in the container's state directory: one file
-    // per exec probe for the container's whole life otherwise.
-    for socket in tenant_notify_sockets(&state_root.join(id)).difference(&notify_sockets_before) {
+    // The builder leaves its notify socket (and a link to the console socket) in the
+    // container's state directory: files per exec probe for the container's whole life
+    // otherwise.
+    for socket in tenant_sockets(&state_root.join(id)).difference(&sockets_before) {
         let _ = std::fs::remove_file(socket);
     }
     let pid = built.map_err(|e| error(e.to_string()))?;
@@ -76,11 +85,16 @@ fn with_container_defaults(process: &str, spec: &Spec) -> Result<String, String>
     Ok(process.to_string())
 }
 
-/// libcontainer's tenant notify sockets in a container's state directory.
-fn tenant_notify_sockets(dir: &Path) -> HashSet<PathBuf> {
+/// libcontainer's tenant notify sockets and console socket links in a container's state
+/// directory.
+fn tenant_sockets(dir: &Path) -> HashSet<PathBuf> {
     let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
     entries
-        .filter(|entry| entry.file_name().to_string_lossy().starts_with("tenant-notify-"))
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("tenant-notify-") || name.starts_with("tenant-tty-")
+        })
         .map(|entry| entry.path())
         .collect()
 }

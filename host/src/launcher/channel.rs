@@ -85,7 +85,7 @@ pub fn send_hello(control: BorrowedFd<'_>, hello: &Hello) -> io::Result<()> {
 
 /// Waits for the launcher's [`Hello`] until `deadline`.
 pub fn recv_hello(control: BorrowedFd<'_>, deadline: Instant) -> io::Result<Hello> {
-    wait_readable(control, deadline)?;
+    wait_readable(control, deadline, "the launcher's hello")?;
     let mut buf = vec![0u8; MAX_HELLO];
     let n = nix::sys::socket::recv(control.as_raw_fd(), &mut buf, MsgFlags::empty())?;
     if n == 0 {
@@ -128,7 +128,9 @@ pub fn read_message(stream: &mut UnixStream, deadline: Instant) -> io::Result<Ve
     }
 }
 
-fn wait_readable(fd: BorrowedFd<'_>, deadline: Instant) -> io::Result<()> {
+/// Waits until `fd` is readable, or fails with TimedOut at `deadline` saying `what` did
+/// not come.
+pub fn wait_readable(fd: BorrowedFd<'_>, deadline: Instant, what: &str) -> io::Result<()> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
@@ -137,7 +139,7 @@ fn wait_readable(fd: BorrowedFd<'_>, deadline: Instant) -> io::Result<()> {
         let n = unsafe { libc::poll(&mut pollfd, 1, ms) };
         match n {
             1.. => return Ok(()),
-            0 => return Err(io::Error::new(io::ErrorKind::TimedOut, "the launcher did not start in time")),
+            0 => return Err(io::Error::new(io::ErrorKind::TimedOut, format!("{what} did not come in time"))),
             _ => {
                 let e = io::Error::last_os_error();
                 if e.kind() != io::ErrorKind::Interrupted {

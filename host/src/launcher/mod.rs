@@ -51,8 +51,9 @@ pub enum Request {
     /// create left without state), state, and run the poststop hooks.
     Delete { state_root: PathBuf, id: String, cgroups_path: Option<String> },
     /// Start a process in a running native container: `process` is the runtime-spec
-    /// Process (JSON) containerd sent; its stdin, stdout and stderr come with the request.
-    Exec { state_root: PathBuf, id: String, process: String },
+    /// Process (JSON) containerd sent; its stdin, stdout and stderr come with the request;
+    /// with a terminal, the master end goes to `console_socket`.
+    Exec { state_root: PathBuf, id: String, process: String, console_socket: Option<PathBuf> },
 }
 
 /// A request and how long the worker may take for it.

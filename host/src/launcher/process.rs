@@ -135,10 +135,10 @@ fn serve(stream: &mut UnixStream, stdio: Vec<OwnedFd>) -> Reply {
                 .map(|_| Made::default())
                 .map_err(|e| e.to_string())
         }
-        Request::Exec { state_root, id, process } => {
+        Request::Exec { state_root, id, process, console_socket } => {
             let stdio: [OwnedFd; 3] =
                 stdio.try_into().map_err(|_| "an exec request needs three stdio descriptors".to_string())?;
-            exec::exec(&state_root, &id, &process, stdio)
+            exec::exec(&state_root, &id, &process, stdio, console_socket.as_deref())
                 .map(|pid| Made { pid, wasm: false })
                 .map_err(|e| e.to_string())
         }

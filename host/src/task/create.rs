@@ -19,6 +19,7 @@ use containerd_shim::api::{CreateTaskRequest, CreateTaskResponse};
 
 use super::error::TaskError;
 use super::table::TaskRecord;
+use super::terminal::{self, ConsoleSocket};
 use super::{TaskService, engine, stdio};
 use crate::container::create::{CreateRequest, EngineChoice};
 use crate::container::oom;
@@ -36,12 +37,6 @@ pub fn create(
     req: &CreateTaskRequest,
     deadline: Option<Duration>,
 ) -> Result<CreateTaskResponse, TaskError> {
-    if req.terminal {
-        return Err(TaskError::InvalidArgument(
-            "terminals (ctr -t, tty: true) are not supported by the wasm shim; run the container without one"
-                .into(),
-        ));
-    }
     service.table().reserve(&req.id)?;
     // The start that reused this server for the container is no longer pending.
     let _ = std::fs::remove_file(service.pending_starts.join(&req.id));
@@ -68,7 +63,12 @@ fn create_reserved(
             TaskError::InvalidArgument(format!("cannot read the OCI spec {}/config.json", bundle.display()))
         })?;
     let cgroups_path = spec["linux"]["cgroupsPath"].as_str().map(String::from);
-    let stdio = stdio::open(&req.stdin, &req.stdout, &req.stderr)?;
+    // With a terminal the process's stdio is the terminal; the FIFOs are the server's.
+    let console = req.terminal.then(ConsoleSocket::bind).transpose()?;
+    let stdio = match console {
+        Some(_) => stdio::open("", "", "")?,
+        None => stdio::open(&req.stdin, &req.stdout, &req.stderr)?,
+    };
     let bound = super::bound(deadline, CREATE_BOUND);
     let chosen = engine::choose(req, &bundle, &service.argv0);
     // Without the option: a systemd cgroupsPath is slice:prefix:name, a cgroupfs one a path.
@@ -91,6 +91,7 @@ fn create_reserved(
                 .collect(),
             engine,
             containerd: Some(service.containerd.clone()),
+            console_socket: console.as_ref().map(|c| c.path.clone()),
         })
     };
     let reply = match chosen.engine {
@@ -120,6 +121,14 @@ fn create_reserved(
         }
     };
     let pid = made.pid;
+    let console = match console.map(|console| serve_terminal(&console, req)).transpose() {
+        Ok(console) => console,
+        Err(e) => {
+            tracing::warn!(id = %req.id, "create failed: {e}");
+            clean_up(service, &req.id, &bundle, !req.rootfs.is_empty(), cgroups_path.as_deref());
+            return Err(e);
+        }
+    };
     let record = TaskRecord {
         bundle: bundle.clone(),
         pid,
@@ -138,6 +147,7 @@ fn create_reserved(
         stdout: req.stdout.clone(),
         stderr: req.stderr.clone(),
         execs: Default::default(),
+        console: console.map(Arc::new),
         op: Arc::default(),
     };
     {
@@ -157,6 +167,17 @@ fn create_reserved(
         });
     }
     Ok(pid)
+}
+
+/// The master end the init process sent, copied to and from containerd's FIFOs from now
+/// on; a copy of it stays for ResizePty.
+fn serve_terminal(console: &ConsoleSocket, req: &CreateTaskRequest) -> Result<OwnedFd, TaskError> {
+    let master = console.receive_master()?;
+    let stdin = if req.stdin.is_empty() { None } else { Some(stdio::open_input(&req.stdin)?) };
+    let stdout = stdio::open_output(&req.stdout)?;
+    let kept = master.try_clone().map_err(|e| TaskError::Internal(format!("terminal: {e}")))?;
+    terminal::copy(master, stdin, stdout, format!("task {}", req.id))?;
+    Ok(kept)
 }
 
 /// Removes what a failed create may have left: the init process, cgroup and state (in

@@ -3,10 +3,12 @@
 //! worker (TaskExecStarted), and Kill, Wait, State and Delete take its exec id; its exit
 //! comes through the reaper as a TaskExit with the exec id.
 //!
+//! With a terminal, the process's pseudo-terminal is served by [`super::terminal`].
+//!
 //! A wasm container's process is the engine running the module: there is no native
 //! program to join, so Exec into one is refused with the reason.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,8 @@ use containerd_shim::api::{DeleteResponse, Empty, ExecProcessRequest, StartRespo
 
 use super::create::pidfd_open;
 use super::error::TaskError;
-use super::table::{ExecRecord, Owner};
+use super::table::{ExecRecord, Owner, StartedExec};
+use super::terminal::{self, ConsoleSocket};
 use super::{TaskService, run, stdio};
 use crate::launcher::Request;
 
@@ -31,12 +34,6 @@ pub fn add(service: &TaskService, req: &ExecProcessRequest) -> Result<Empty, Tas
     if exec_id.is_empty() {
         return Err(TaskError::InvalidArgument(format!("exec into task {id}: the exec id is empty")));
     }
-    if req.terminal {
-        return Err(TaskError::InvalidArgument(format!(
-            "exec {exec_id} into task {id}: terminals (ctr task exec -t, kubectl exec -t) are not supported \
-             by the wasm shim; exec without one"
-        )));
-    }
     let task = service.record(id)?;
     if task.wasm {
         return Err(TaskError::FailedPrecondition(format!(
@@ -50,6 +47,8 @@ pub fn add(service: &TaskService, req: &ExecProcessRequest) -> Result<Empty, Tas
         stdin: req.stdin.clone(),
         stdout: req.stdout.clone(),
         stderr: req.stderr.clone(),
+        terminal: req.terminal,
+        console: None,
         pid: 0,
         starting: false,
         pidfd: None,
@@ -100,8 +99,8 @@ pub fn start(
         return Err(TaskError::FailedPrecondition(format!("exec {exec_id} of task {id} is already started")));
     }
     let made = run_in_worker(service, id, exec_id, exec, deadline);
-    let pid = match made {
-        Ok(pid) => pid,
+    let (pid, console) = match made {
+        Ok(made) => made,
         Err(e) => {
             service.table().exec_start_failed(&owner);
             return Err(e);
@@ -110,7 +109,9 @@ pub fn start(
     {
         // Under the table lock: TaskExecStarted before the exec's TaskExit.
         let mut table = service.table();
-        match table.exec_started(&owner, pid, pidfd_open(pid).map(Arc::new), began) {
+        let started =
+            StartedExec { pid, pidfd: pidfd_open(pid).map(Arc::new), console: console.map(Arc::new) };
+        match table.exec_started(&owner, started, began) {
             Ok(exited) => {
                 service.events.task_exec_started(id, exec_id, pid);
                 if let Some(exit) = exited {
@@ -133,26 +134,66 @@ pub fn start(
     Ok(response)
 }
 
-/// The exec's process, started in a worker; its pid.
+/// The exec's process, started in a worker: its pid, and with a terminal the master end
+/// (whose copying to and from containerd's FIFOs has begun).
 fn run_in_worker(
     service: &TaskService,
     id: &str,
     exec_id: &str,
     exec: &ExecRecord,
     deadline: Option<Duration>,
-) -> Result<u32, TaskError> {
-    let stdio = stdio::open(&exec.stdin, &exec.stdout, &exec.stderr)?;
+) -> Result<(u32, Option<OwnedFd>), TaskError> {
+    // With a terminal the process's stdio is the terminal; the FIFOs are the server's.
+    let console = exec.terminal.then(ConsoleSocket::bind).transpose()?;
+    let stdio = match console {
+        Some(_) => stdio::open("", "", "")?,
+        None => stdio::open(&exec.stdin, &exec.stdout, &exec.stderr)?,
+    };
     let request = Request::Exec {
         state_root: service.state_root.clone(),
         id: id.to_string(),
         process: exec.process.clone(),
+        console_socket: console.as_ref().map(|c| c.path.clone()),
     };
     let bound = super::bound(deadline, EXEC_BOUND);
-    match service.launchers.call(None, request, &stdio, bound) {
-        Ok(Ok(made)) => Ok(made.pid),
-        Ok(Err(line)) => Err(TaskError::FailedPrecondition(line)),
-        Err(e) => Err(TaskError::Internal(format!("exec {exec_id} into task {id}: {e}"))),
+    let pid = match service.launchers.call(None, request, &stdio, bound) {
+        Ok(Ok(made)) => made.pid,
+        Ok(Err(line)) => return Err(TaskError::FailedPrecondition(line)),
+        Err(e) => return Err(TaskError::Internal(format!("exec {exec_id} into task {id}: {e}"))),
+    };
+    let Some(console) = console else { return Ok((pid, None)) };
+    let served = console.receive_master().and_then(|master| {
+        let stdin = if exec.stdin.is_empty() { None } else { Some(stdio::open_input(&exec.stdin)?) };
+        let stdout = stdio::open_output(&exec.stdout)?;
+        let kept = master.try_clone().map_err(|e| TaskError::Internal(format!("terminal: {e}")))?;
+        terminal::copy(master, stdin, stdout, format!("exec {exec_id} of task {id}"))?;
+        Ok(kept)
+    });
+    match served {
+        Ok(master) => Ok((pid, Some(master))),
+        Err(e) => {
+            // SAFETY: kill(2) of the process this start just made; it has no terminal.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            Err(e)
+        }
     }
+}
+
+/// ResizePty of an exec with a terminal.
+pub fn resize(
+    service: &TaskService,
+    id: &str,
+    exec_id: &str,
+    width: u32,
+    height: u32,
+) -> Result<Empty, TaskError> {
+    let task = service.record(id)?;
+    let exec = task.execs.get(exec_id).ok_or_else(|| not_found(id, exec_id))?;
+    let console = exec.console.as_ref().ok_or_else(|| {
+        TaskError::FailedPrecondition(format!("exec {exec_id} of task {id} has no terminal to resize"))
+    })?;
+    terminal::resize(console, width, height)?;
+    Ok(Empty::new())
 }
 
 pub fn kill(service: &TaskService, id: &str, exec_id: &str, signal: u32) -> Result<Empty, TaskError> {

@@ -6,8 +6,9 @@
 //! every task, exec and exit under one lock; [`reaper`] turns child exits into task and
 //! exec exits; [`events`] sends events to containerd from a thread of its own; [`engine`]
 //! chooses the engine for a create; [`error`] maps failures to ttrpc status codes in one
-//! place. What cannot apply to these containers (checkpoint, terminals) answers
-//! UNIMPLEMENTED or INVALID_ARGUMENT with a reason.
+//! place; [`terminal`] serves the terminals of containers and exec processes that ask
+//! for one. What cannot apply to these containers (checkpoint) answers UNIMPLEMENTED with
+//! a reason.
 //!
 //! The service runs in the multi-threaded shim server: it never changes process-wide
 //! state, never clones, and every wait in it has a bound. Container creation, exec, and
@@ -26,6 +27,7 @@ mod reaper;
 mod run;
 mod stdio;
 mod table;
+mod terminal;
 mod update;
 
 use std::path::PathBuf;
@@ -336,8 +338,17 @@ impl Task for TaskService {
         Ok(exec::add(self, &req)?)
     }
 
-    fn resize_pty(&self, _ctx: &TtrpcContext, _req: ResizePtyRequest) -> TtrpcResult<Empty> {
-        Err(unimplemented("the wasm shim does not allocate terminals, so there is no pty to resize"))
+    fn resize_pty(&self, _ctx: &TtrpcContext, req: ResizePtyRequest) -> TtrpcResult<Empty> {
+        let _serving = self.serving();
+        if req.exec_id.is_empty() {
+            let task = self.record(&req.id)?;
+            let console = task.console.as_ref().ok_or_else(|| {
+                TaskError::FailedPrecondition(format!("task {} has no terminal to resize", req.id))
+            })?;
+            terminal::resize(console, req.width, req.height)?;
+            return Ok(Empty::new());
+        }
+        Ok(exec::resize(self, &req.id, &req.exec_id, req.width, req.height)?)
     }
 
     fn pause(&self, _ctx: &TtrpcContext, req: PauseRequest) -> TtrpcResult<Empty> {

@@ -12,7 +12,7 @@ pub fn open(stdin: &str, stdout: &str, stderr: &str) -> Result<[OwnedFd; 3], Tas
     Ok([open_input(stdin)?, open_output(stdout)?, open_output(stderr)?])
 }
 
-fn open_input(path: &str) -> Result<OwnedFd, TaskError> {
+pub fn open_input(path: &str) -> Result<OwnedFd, TaskError> {
     if path.is_empty() {
         return Ok(File::open("/dev/null").map_err(|e| io_error("/dev/null", e))?.into());
     }
@@ -31,7 +31,7 @@ fn open_input(path: &str) -> Result<OwnedFd, TaskError> {
     Ok(file.into())
 }
 
-fn open_output(path: &str) -> Result<OwnedFd, TaskError> {
+pub fn open_output(path: &str) -> Result<OwnedFd, TaskError> {
     // `ctr run --log-uri file:///x` and CRI-less clients: append to a file.
     if let Some(file) = path.strip_prefix("file://") {
         let file = OpenOptions::new().create(true).append(true).open(file).map_err(|e| io_error(path, e))?;

@@ -51,6 +51,8 @@ pub struct TaskRecord {
     pub stderr: String,
     /// Exec processes by exec id, added by Exec, started by Start.
     pub execs: HashMap<String, ExecRecord>,
+    /// The terminal's master end, when the container's process has one.
+    pub console: Option<Arc<OwnedFd>>,
     /// Held by Start, Kill, Pause, Resume, Update and Delete: one operation on a task
     /// at a time.
     pub op: Arc<Mutex<()>>,
@@ -64,12 +66,23 @@ pub struct ExecRecord {
     pub stdin: String,
     pub stdout: String,
     pub stderr: String,
+    /// The process gets a terminal (its master end is `console` once started).
+    pub terminal: bool,
+    pub console: Option<Arc<OwnedFd>>,
     /// 0 until started.
     pub pid: u32,
     /// A Start is under way: Kill and Delete of the exec wait for it to end.
     pub starting: bool,
     pub pidfd: Option<Arc<OwnedFd>>,
     pub exit: Option<Exit>,
+}
+
+/// What an exec's Start made.
+pub struct StartedExec {
+    pub pid: u32,
+    pub pidfd: Option<Arc<OwnedFd>>,
+    /// The terminal's master end, with a terminal.
+    pub console: Option<Arc<OwnedFd>>,
 }
 
 /// Whose process a pid is: task `id`'s init process, or its exec `exec_id`.
@@ -175,15 +188,16 @@ impl Table {
     pub fn exec_started(
         &mut self,
         owner: &Owner,
-        pid: u32,
-        pidfd: Option<Arc<OwnedFd>>,
+        started: StartedExec,
         start_began: Instant,
     ) -> Result<Option<Exit>, ()> {
+        let pid = started.pid;
         let claimed = self.claim(pid, start_began);
         let task = self.tasks.get_mut(&owner.id).ok_or(())?;
         let exec = task.execs.get_mut(&owner.exec_id).ok_or(())?;
         exec.pid = pid;
-        exec.pidfd = pidfd;
+        exec.pidfd = started.pidfd;
+        exec.console = started.console;
         exec.starting = false;
         exec.exit = claimed.clone();
         if claimed.is_none() {
@@ -292,6 +306,7 @@ mod tests {
             stdout: String::new(),
             stderr: String::new(),
             execs: HashMap::new(),
+            console: None,
             op: Arc::default(),
         }
     }
@@ -302,11 +317,17 @@ mod tests {
             stdin: String::new(),
             stdout: String::new(),
             stderr: String::new(),
+            terminal: false,
+            console: None,
             pid: 0,
             starting: false,
             pidfd: None,
             exit: None,
         }
+    }
+
+    fn started(pid: u32) -> StartedExec {
+        StartedExec { pid, pidfd: None, console: None }
     }
 
     fn init_of(id: &str, publish: bool) -> Option<Exited> {
@@ -375,7 +396,7 @@ mod tests {
         let e1 = Owner { id: "a".into(), exec_id: "e1".into() };
         assert!(table.begin_exec_start(&e1));
         assert!(!table.begin_exec_start(&e1), "one start at a time");
-        assert!(table.exec_started(&e1, 20, None, Instant::now()).unwrap().is_none());
+        assert!(table.exec_started(&e1, started(20), Instant::now()).unwrap().is_none());
         assert!(!table.execs_exited("a"));
         assert_eq!(table.on_exit(20, exit(7)), Some(Exited { owner: e1.clone(), publish: true }));
         assert_eq!(table.get("a").unwrap().execs["e1"].exit.as_ref().unwrap().status, 7);
@@ -386,15 +407,15 @@ mod tests {
         let e2 = Owner { id: "a".into(), exec_id: "e2".into() };
         let began = Instant::now();
         assert_eq!(table.on_exit(21, exit(3)), None);
-        assert_eq!(table.exec_started(&e2, 21, None, began).unwrap().unwrap().status, 3);
+        assert_eq!(table.exec_started(&e2, started(21), began).unwrap().unwrap().status, 3);
         assert_eq!(table.parked(), 0);
         // Removing an exec or the task forgets its pids.
         table.add_exec("a", "e3", exec_record()).unwrap();
         let e3 = Owner { id: "a".into(), exec_id: "e3".into() };
-        table.exec_started(&e3, 22, None, Instant::now()).unwrap();
+        table.exec_started(&e3, started(22), Instant::now()).unwrap();
         assert!(table.remove_exec("a", "e3").is_some());
         assert_eq!(table.on_exit(22, exit(0)), None);
-        assert!(table.exec_started(&e3, 23, None, Instant::now()).is_err(), "a removed exec");
+        assert!(table.exec_started(&e3, started(23), Instant::now()).is_err(), "a removed exec");
         table.remove("a");
         assert_eq!(table.on_exit(9, exit(0)), None);
     }
