@@ -181,6 +181,15 @@ fn pods_through_cri_for_every_engine() {
         assert!(log.lines().any(|l| l.contains(" stdout F hello from wasm")), "{engine}: {log}");
         assert!(log.lines().any(|l| l.contains(" stderr F hello on stderr")), "{engine}: {log}");
 
+        // The handler's engine ran it (its ConfigPath reached the shim).
+        let log = std::fs::read_to_string(ctd.node.root().join("containerd.log")).unwrap_or_default();
+        assert!(
+            log.lines().any(|l| l.contains("wasm container")
+                && l.contains(&hello)
+                && l.contains(&format!("engine={engine}"))),
+            "{engine}: no \"wasm container\" line naming {engine} for {hello}"
+        );
+
         // Its exit code, as the kubelet sees it.
         let exit42 = cri.create_and_start(&pod, &config, "exit42", EXIT42);
         assert_eq!(cri.wait_exited(&exit42).exit_code, 42, "{engine}");

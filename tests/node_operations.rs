@@ -190,14 +190,25 @@ fn exec_with_terminal(
         "env": ["PATH=/bin", "TERM=xterm"],
         "user": {"uid": 0, "gid": 0},
     });
+    exec_process(ctd, id, exec_id, &process, fifos)
+}
+
+/// containerd's Tasks.Exec of `process` (its `terminal` is the request's).
+fn exec_process(
+    ctd: &Containerd,
+    id: &str,
+    exec_id: &str,
+    process: &serde_json::Value,
+    fifos: Option<(&str, &str)>,
+) -> Result<(), String> {
     let (stdin, stdout) = fifos.unwrap_or_default();
     let message = ExecProcessRequest {
         container_id: id.into(),
         exec_id: exec_id.into(),
-        terminal: true,
+        terminal: process["terminal"].as_bool().unwrap_or(false),
         stdin: stdin.into(),
         stdout: stdout.into(),
-        spec: any("Process", &process),
+        spec: any("Process", process),
         ..Default::default()
     };
     tasks(ctd, |mut client, ns| async move { client.exec(in_namespace(ns, message)).await.map(|_| ()) })
@@ -403,6 +414,58 @@ fn terminals_for_exec_and_for_the_container() {
     assert_eq!(wasm.code, Some(0), "{}{}", wasm.stdout, wasm.stderr);
     assert!(wasm.stdout.contains("hello from wasm"), "{:?}", wasm.stdout);
     ctd.assert_nothing_left("tty-wasm");
+    // The console sockets are gone (this is the only test here that makes any).
+    let sockets: Vec<_> =
+        std::fs::read_dir("/run/containerd-shim-wasm/tty").into_iter().flatten().flatten().collect();
+    assert!(sockets.is_empty(), "console sockets left: {sockets:?}");
+}
+
+#[test]
+fn a_terminal_nobody_reads_does_not_hold_the_shim() {
+    let ctd = Containerd::start("node-tty-unread", DEFAULT_WASMTIME);
+    import_shell(&ctd);
+    run_detached(&ctd, SHELL, "shell");
+    let server = support::stress::leaks::shim_server(&ctd.namespace).expect("the shim server");
+    let fds = || std::fs::read_dir(format!("/proc/{server}/fd")).unwrap().count();
+    // A first exec starts the launcher that runs execs (its channel stays open).
+    ctd.ctr(&["task", "exec", "--exec-id", "warm", "shell", "/bin/busybox", "true"]).assert_ok();
+    let before = fds();
+    let fifos = ctd.node.root().join("fifos");
+    std::fs::create_dir(&fifos).unwrap();
+    let (stdin_path, stdout_path) = (fifos.join("stdin"), fifos.join("stdout"));
+    for fifo in [&stdin_path, &stdout_path] {
+        let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid path.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    }
+    // Held open and never read: the FIFO fills, the writer would block.
+    let open = |path: &PathBuf| std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let (_stdin, _stdout) = (open(&stdin_path), open(&stdout_path));
+    let (stdin_str, stdout_str) = (stdin_path.to_str().unwrap(), stdout_path.to_str().unwrap());
+    let process = serde_json::json!({
+        "terminal": true,
+        "args": ["/bin/busybox", "yes"],
+        "cwd": "/",
+        "env": ["PATH=/bin"],
+        "user": {"uid": 0, "gid": 0},
+    });
+    exec_process(&ctd, "shell", "yes", &process, Some((stdin_str, stdout_str))).unwrap();
+    start_exec(&ctd, "shell", "yes").unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    ctd.ctr(&["task", "kill", "--exec-id", "yes", "-s", "SIGKILL", "shell"]).assert_ok();
+    assert_eq!(wait_exec(&ctd, "shell", "yes"), 137);
+    delete_exec(&ctd, "shell", "yes").unwrap();
+    // The terminal's copy ended: the server holds no more descriptors than before.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fds() > before {
+        assert!(
+            Instant::now() < deadline,
+            "the shim server holds {} descriptors, {before} before the exec",
+            fds()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(&ctd, "shell");
 }
 
 /// Runs `command` on a console of its own (script(1), util-linux): `ctr -t` needs one.
@@ -432,6 +495,53 @@ fn read_until(from: std::fs::File, marker: &'static str, bound: Duration) -> std
         }
         text
     })
+}
+
+#[test]
+fn a_container_sharing_a_pid_namespace_takes_its_processes_along() {
+    let ctd = Containerd::start("node-shared-pid", DEFAULT_WASMTIME);
+    import_shell(&ctd);
+    // "pod" holds the PID namespace that "member" joins, as containers of a Kubernetes
+    // pod with a shared process namespace join the sandbox's.
+    run_detached(&ctd, SHELL, "pod");
+    let pod_pid = ctd.ctr(&["task", "ls"]).stdout.lines().find_map(|l| {
+        let mut fields = l.split_whitespace();
+        (fields.next() == Some("pod")).then(|| fields.next().unwrap().to_string())
+    });
+    let namespace = format!("pid:/proc/{}/ns/pid", pod_pid.unwrap());
+    ctd.ctr(&["run", "-d", "--runtime", "io.containerd.wasm.v1", "--with-ns", &namespace, SHELL, "member"])
+        .assert_ok();
+    ctd.wait_for_status("member", "RUNNING");
+    let events = Events::watch(&ctd);
+    let mut lingering = ctd
+        .ctr_command(&["task", "exec", "--exec-id", "lingering", "member", "/bin/sleep", "997"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_processes(&ctd, "member", 2);
+    // The kernel kills nothing when "member"'s init dies (it is not its namespace's
+    // init): the shim kills the rest, and the exec's exit event goes first.
+    ctd.ctr(&["task", "kill", "-s", "SIGKILL", "member"]).assert_ok();
+    ctd.wait_for_status("member", "STOPPED");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = lingering.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = lingering.kill();
+            panic!("the exec process outlived its container's init");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(137), "the exec process was killed");
+    let lines = events.lines();
+    assert_in_order(&lines, &[("/tasks/exit", "\"lingering\""), ("/tasks/exit", "\"id\":\"member\"")]);
+    ctd.remove("member");
+    ctd.assert_nothing_left("member");
+    ctd.wait_for_status("pod", "RUNNING");
+    stop(&ctd, "pod");
 }
 
 #[test]

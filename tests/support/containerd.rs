@@ -256,9 +256,12 @@ impl Drop for Containerd {
                 super::stress::remove_server_files(address, &self.namespace);
             }
         }
-        super::stress::remove_server_files("", &self.namespace);
-        // ctr puts containers in /<namespace>/<id>; the runtime removes only the leaf.
-        super::stress::leaks::remove_cgroup_parent(&self.namespace);
+        // CRI's namespace is shared by name with any other containerd on the node.
+        if self.namespace != "k8s.io" {
+            super::stress::remove_server_files("", &self.namespace);
+            // ctr puts containers in /<namespace>/<id>; the runtime removes only the leaf.
+            super::stress::leaks::remove_cgroup_parent(&self.namespace);
+        }
         // Unmount what the snapshotter left under the scratch directory.
         let root = self.node.root().display().to_string();
         let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

@@ -19,7 +19,7 @@ use containerd_shim::api::{CreateTaskRequest, CreateTaskResponse};
 
 use super::error::TaskError;
 use super::table::TaskRecord;
-use super::terminal::{self, ConsoleSocket};
+use super::terminal::{ConsoleSocket, Terminal};
 use super::{TaskService, engine, stdio};
 use crate::container::create::{CreateRequest, EngineChoice};
 use crate::container::oom;
@@ -141,6 +141,8 @@ fn create_reserved(
         started: false,
         starting: false,
         exit_event_held: false,
+        exit_waits_for_execs: false,
+        kill_all_on_exit: !has_own_pid_namespace(&spec),
         exit: None,
         paused: false,
         stdin: req.stdin.clone(),
@@ -169,15 +171,12 @@ fn create_reserved(
     Ok(pid)
 }
 
-/// The master end the init process sent, copied to and from containerd's FIFOs from now
-/// on; a copy of it stays for ResizePty.
-fn serve_terminal(console: &ConsoleSocket, req: &CreateTaskRequest) -> Result<OwnedFd, TaskError> {
+/// The terminal the init process sent, served from now on.
+fn serve_terminal(console: &ConsoleSocket, req: &CreateTaskRequest) -> Result<Terminal, TaskError> {
     let master = console.receive_master()?;
     let stdin = if req.stdin.is_empty() { None } else { Some(stdio::open_input(&req.stdin)?) };
     let stdout = stdio::open_output(&req.stdout)?;
-    let kept = master.try_clone().map_err(|e| TaskError::Internal(format!("terminal: {e}")))?;
-    terminal::copy(master, stdin, stdout, format!("task {}", req.id))?;
-    Ok(kept)
+    Terminal::serve(master, stdin, stdout, format!("task {}", req.id))
 }
 
 /// Removes what a failed create may have left: the init process, cgroup and state (in
@@ -202,6 +201,14 @@ fn clean_up(
     if rootfs_mounted {
         rootfs::unmount(bundle);
     }
+}
+
+/// A new PID namespace of the container's own (no `path` to join).
+fn has_own_pid_namespace(spec: &serde_json::Value) -> bool {
+    let namespaces = spec["linux"]["namespaces"].as_array();
+    namespaces.is_some_and(|all| {
+        all.iter().any(|ns| ns["type"] == "pid" && ns["path"].as_str().is_none_or(str::is_empty))
+    })
 }
 
 fn has_hooks(spec: &serde_json::Value, kind: &str) -> bool {

@@ -8,7 +8,7 @@
 //! A wasm container's process is the engine running the module: there is no native
 //! program to join, so Exec into one is refused with the reason.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use containerd_shim::api::{DeleteResponse, Empty, ExecProcessRequest, StartRespo
 use super::create::pidfd_open;
 use super::error::TaskError;
 use super::table::{ExecRecord, Owner, StartedExec};
-use super::terminal::{self, ConsoleSocket};
+use super::terminal::{ConsoleSocket, Terminal};
 use super::{TaskService, run, stdio};
 use crate::launcher::Request;
 
@@ -68,6 +68,13 @@ fn process_spec(id: &str, exec_id: &str, req: &ExecProcessRequest) -> Result<Str
     let has_args = process["args"].as_array().is_some_and(|args| !args.is_empty());
     if !has_args {
         return Err(bad("the process spec has no args: name the program to run".into()));
+    }
+    if process["terminal"].as_bool().unwrap_or(false) != req.terminal {
+        return Err(bad(format!(
+            "the request asks for {} terminal and the process spec for {}: they must agree",
+            if req.terminal { "a" } else { "no" },
+            if req.terminal { "none" } else { "one" }
+        )));
     }
     Ok(String::from_utf8_lossy(&any.value).into_owned())
 }
@@ -134,15 +141,15 @@ pub fn start(
     Ok(response)
 }
 
-/// The exec's process, started in a worker: its pid, and with a terminal the master end
-/// (whose copying to and from containerd's FIFOs has begun).
+/// The exec's process, started in a worker: its pid, and with a terminal the terminal,
+/// served from now on.
 fn run_in_worker(
     service: &TaskService,
     id: &str,
     exec_id: &str,
     exec: &ExecRecord,
     deadline: Option<Duration>,
-) -> Result<(u32, Option<OwnedFd>), TaskError> {
+) -> Result<(u32, Option<Terminal>), TaskError> {
     // With a terminal the process's stdio is the terminal; the FIFOs are the server's.
     let console = exec.terminal.then(ConsoleSocket::bind).transpose()?;
     let stdio = match console {
@@ -165,12 +172,10 @@ fn run_in_worker(
     let served = console.receive_master().and_then(|master| {
         let stdin = if exec.stdin.is_empty() { None } else { Some(stdio::open_input(&exec.stdin)?) };
         let stdout = stdio::open_output(&exec.stdout)?;
-        let kept = master.try_clone().map_err(|e| TaskError::Internal(format!("terminal: {e}")))?;
-        terminal::copy(master, stdin, stdout, format!("exec {exec_id} of task {id}"))?;
-        Ok(kept)
+        Terminal::serve(master, stdin, stdout, format!("exec {exec_id} of task {id}"))
     });
     match served {
-        Ok(master) => Ok((pid, Some(master))),
+        Ok(terminal) => Ok((pid, Some(terminal))),
         Err(e) => {
             // SAFETY: kill(2) of the process this start just made; it has no terminal.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -192,7 +197,7 @@ pub fn resize(
     let console = exec.console.as_ref().ok_or_else(|| {
         TaskError::FailedPrecondition(format!("exec {exec_id} of task {id} has no terminal to resize"))
     })?;
-    terminal::resize(console, width, height)?;
+    console.resize(width, height)?;
     Ok(Empty::new())
 }
 

@@ -174,6 +174,31 @@ impl TaskService {
         }
     }
 
+    /// The init process of task `id`, which shares a PID namespace, has exited: its other
+    /// processes (exec processes, their children) are killed, as runc's shim does. On a
+    /// thread of its own (the reaper reaps on), under the task's operation lock, and only
+    /// while the task is still there: after a Delete, libcontainer's kill would make the
+    /// removed cgroup again.
+    fn kill_the_rest(self: &Arc<Self>, id: &str) {
+        let Ok(op) = self.record(id).map(|task| task.op) else { return };
+        let (service, task) = (Arc::downgrade(self), id.to_string());
+        let spawned = std::thread::Builder::new().name("kill-rest".into()).spawn(move || {
+            let id = task;
+            let _one_at_a_time = op.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(service) = service.upgrade() else { return };
+            if service.table().get(&id).is_none() {
+                return;
+            }
+            tracing::info!(%id, "the init process of a container sharing a PID namespace exited: killing the rest");
+            if let Err(e) = crate::container::lifecycle::kill(&service.state_root, &id, libc::SIGKILL as u32, true) {
+                tracing::debug!(%id, "after the init process's exit: {e}");
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(%id, "cannot kill what is left of the container: {e}");
+        }
+    }
+
     /// Waits (at most `bound`) until every started exec of task `id` has exited; false
     /// if one has not.
     fn wait_for_execs(&self, id: &str, bound: Duration) -> bool {
@@ -191,16 +216,24 @@ impl TaskService {
 
     /// A child of the server exited: a task's init or exec process, a launcher, or an
     /// orphan.
-    fn on_exit(&self, pid: u32, status: i32) {
+    fn on_exit(self: &Arc<Self>, pid: u32, status: i32) {
         let exit = Exit { status: status as u32, at: now() };
         let mut table = self.table();
-        if let Some(Exited { owner, publish }) = table.on_exit(pid, exit.clone()) {
+        if let Some(Exited { owner, publish, then_init }) = table.on_exit(pid, exit.clone()) {
             if publish {
                 // Under the lock: after the task's TaskCreate or the exec's
                 // TaskExecStarted (sent under it too).
                 self.events.task_exit(&owner.id, &owner.exec_id, pid, &exit);
             }
+            if let Some((init_pid, init_exit)) = then_init {
+                self.events.task_exit(&owner.id, "", init_pid, &init_exit);
+            }
+            let kill_the_rest =
+                owner.exec_id.is_empty() && table.get(&owner.id).is_some_and(|task| task.kill_all_on_exit);
             drop(table);
+            if kill_the_rest {
+                self.kill_the_rest(&owner.id);
+            }
             self.table_changed.notify_all();
             let (id, exec_id) = (owner.id, owner.exec_id);
             if exec_id.is_empty() {
@@ -277,7 +310,8 @@ impl Task for TaskService {
     fn close_io(&self, _ctx: &TtrpcContext, req: CloseIORequest) -> TtrpcResult<Empty> {
         let _serving = self.serving();
         tracing::debug!(id = %req.id, exec_id = %req.exec_id, "close_io");
-        // The process holds its stdin FIFO itself; the shim keeps no copy to close.
+        // The process holds its stdin FIFO itself (with a terminal, the terminal's copy
+        // ends its input at the FIFO's end of file): nothing to close here.
         let task = self.record(&req.id)?;
         if !req.exec_id.is_empty() && !task.execs.contains_key(&req.exec_id) {
             return Err(exec::not_found(&req.id, &req.exec_id).into());
@@ -345,7 +379,7 @@ impl Task for TaskService {
             let console = task.console.as_ref().ok_or_else(|| {
                 TaskError::FailedPrecondition(format!("task {} has no terminal to resize", req.id))
             })?;
-            terminal::resize(console, req.width, req.height)?;
+            console.resize(req.width, req.height)?;
             return Ok(Empty::new());
         }
         Ok(exec::resize(self, &req.id, &req.exec_id, req.width, req.height)?)

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 
 use super::error::TaskError;
+use super::terminal::Terminal;
 
 /// Parked exits nobody claimed are dropped after this long (longer than any create).
 const PARKED_FOR: Duration = Duration::from_secs(300);
@@ -43,6 +44,12 @@ pub struct TaskRecord {
     pub starting: bool,
     /// The exit came while starting; its event is the Start's to send.
     pub exit_event_held: bool,
+    /// The exit came while exec processes ran; its event goes after theirs (containerd
+    /// may remove the task on the init process's TaskExit).
+    pub exit_waits_for_execs: bool,
+    /// The container has no PID namespace of its own: when the init process exits, the
+    /// rest of its processes are killed (the kernel does it for a namespace's init).
+    pub kill_all_on_exit: bool,
     pub exit: Option<Exit>,
     /// Frozen by Pause until Resume.
     pub paused: bool,
@@ -51,8 +58,8 @@ pub struct TaskRecord {
     pub stderr: String,
     /// Exec processes by exec id, added by Exec, started by Start.
     pub execs: HashMap<String, ExecRecord>,
-    /// The terminal's master end, when the container's process has one.
-    pub console: Option<Arc<OwnedFd>>,
+    /// The terminal, when the container's process has one.
+    pub console: Option<Arc<Terminal>>,
     /// Held by Start, Kill, Pause, Resume, Update and Delete: one operation on a task
     /// at a time.
     pub op: Arc<Mutex<()>>,
@@ -66,9 +73,9 @@ pub struct ExecRecord {
     pub stdin: String,
     pub stdout: String,
     pub stderr: String,
-    /// The process gets a terminal (its master end is `console` once started).
+    /// The process gets a terminal (served as `console` once started).
     pub terminal: bool,
-    pub console: Option<Arc<OwnedFd>>,
+    pub console: Option<Arc<Terminal>>,
     /// 0 until started.
     pub pid: u32,
     /// A Start is under way: Kill and Delete of the exec wait for it to end.
@@ -77,12 +84,17 @@ pub struct ExecRecord {
     pub exit: Option<Exit>,
 }
 
+/// Whether an exec process of `task` has started and not exited.
+fn running_execs(task: &TaskRecord) -> bool {
+    task.execs.values().any(|exec| exec.pid != 0 && exec.exit.is_none())
+}
+
 /// What an exec's Start made.
 pub struct StartedExec {
     pub pid: u32,
     pub pidfd: Option<Arc<OwnedFd>>,
-    /// The terminal's master end, with a terminal.
-    pub console: Option<Arc<OwnedFd>>,
+    /// The terminal, when the process has one.
+    pub console: Option<Arc<Terminal>>,
 }
 
 /// Whose process a pid is: task `id`'s init process, or its exec `exec_id`.
@@ -94,13 +106,16 @@ pub struct Owner {
 }
 
 /// A recorded process exited: whose it was, and whether its exit event goes now.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub struct Exited {
     pub owner: Owner,
     pub publish: bool,
+    /// The last running exec of a task whose init process has exited: the init's held
+    /// exit (its pid and exit), whose event goes now, after the exec's.
+    pub then_init: Option<(u32, Exit)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Exit {
     pub status: u32,
     pub at: Timestamp,
@@ -222,11 +237,18 @@ impl Table {
             if owner.exec_id.is_empty() {
                 task.exit = Some(exit);
                 task.exit_event_held = task.starting;
-                return Some(Exited { owner, publish: !task.starting });
+                task.exit_waits_for_execs = !task.starting && running_execs(task);
+                let publish = !task.exit_event_held && !task.exit_waits_for_execs;
+                return Some(Exited { owner, publish, then_init: None });
             }
             if let Some(exec) = task.execs.get_mut(&owner.exec_id) {
                 exec.exit = Some(exit);
-                return Some(Exited { owner, publish: true });
+                let mut then_init = None;
+                if task.exit_waits_for_execs && !running_execs(task) {
+                    task.exit_waits_for_execs = false;
+                    then_init = task.exit.clone().map(|exit| (task.pid, exit));
+                }
+                return Some(Exited { owner, publish: true, then_init });
             }
         }
         let now = Instant::now();
@@ -300,6 +322,8 @@ mod tests {
             started: false,
             starting: false,
             exit_event_held: false,
+            exit_waits_for_execs: false,
+            kill_all_on_exit: false,
             exit: None,
             paused: false,
             stdin: String::new(),
@@ -331,7 +355,7 @@ mod tests {
     }
 
     fn init_of(id: &str, publish: bool) -> Option<Exited> {
-        Some(Exited { owner: Owner { id: id.to_string(), exec_id: String::new() }, publish })
+        Some(Exited { owner: Owner { id: id.to_string(), exec_id: String::new() }, publish, then_init: None })
     }
 
     fn exit(status: u32) -> Exit {
@@ -398,7 +422,10 @@ mod tests {
         assert!(!table.begin_exec_start(&e1), "one start at a time");
         assert!(table.exec_started(&e1, started(20), Instant::now()).unwrap().is_none());
         assert!(!table.execs_exited("a"));
-        assert_eq!(table.on_exit(20, exit(7)), Some(Exited { owner: e1.clone(), publish: true }));
+        assert_eq!(
+            table.on_exit(20, exit(7)),
+            Some(Exited { owner: e1.clone(), publish: true, then_init: None })
+        );
         assert_eq!(table.get("a").unwrap().execs["e1"].exit.as_ref().unwrap().status, 7);
         assert!(table.execs_exited("a"));
         assert!(table.get("a").unwrap().exit.is_none(), "the init process still runs");
@@ -418,5 +445,21 @@ mod tests {
         assert!(table.exec_started(&e3, started(23), Instant::now()).is_err(), "a removed exec");
         table.remove("a");
         assert_eq!(table.on_exit(9, exit(0)), None);
+    }
+
+    #[test]
+    fn the_init_exit_event_waits_for_running_execs() {
+        let mut table = Table::default();
+        table.insert("a", record(9), Instant::now());
+        table.add_exec("a", "e", exec_record()).unwrap();
+        let e = Owner { id: "a".into(), exec_id: "e".into() };
+        table.exec_started(&e, started(30), Instant::now()).unwrap();
+        // The init process exits first: its event is held (its exit is recorded).
+        assert_eq!(table.on_exit(9, exit(137)), init_of("a", false));
+        assert_eq!(table.get("a").unwrap().exit.as_ref().unwrap().status, 137);
+        // The last exec's exit releases it, after the exec's own.
+        let exited = table.on_exit(30, exit(137)).unwrap();
+        assert_eq!((exited.owner, exited.publish), (e, true));
+        assert_eq!(exited.then_init.map(|(pid, exit)| (pid, exit.status)), Some((9, 137)));
     }
 }
