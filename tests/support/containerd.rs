@@ -39,23 +39,44 @@ impl Containerd {
     /// image [`PAUSE_IMAGE`] (the caller imports it), streaming on a loopback port of the
     /// kernel's choosing, no CNI (pods use the host's network), and no lowering of
     /// `oom_score_adj` (root here lacks CAP_SYS_RESOURCE). Its namespace is CRI's,
-    /// `k8s.io`.
+    /// `k8s.io`. With `CONTAINERD_BIN` naming a containerd 2.x (by hand), its version 3
+    /// config, and the engine in each handler's `options`.
     pub fn start_cri(name: &str, shim_config_extra: &str) -> Self {
         Self::start_with(name, shim_config_extra, "k8s.io".into(), |root| {
+            let runtimes = root.join("runtimes");
+            fs::create_dir_all(&runtimes).unwrap();
+            // The first engine is the default runtime (the default runc one is not configured).
+            let first = engines().first().map(|(engine, _)| *engine).unwrap_or("wasmtime");
+            let (cni_bin, cni_conf) = (root.join("cni/bin"), root.join("cni/conf"));
+            if is_containerd_2() {
+                // By hand only (CONTAINERD_BIN): the engine in `options`, which reaches the
+                // shim as ConfigBody.
+                let (images, runtime) =
+                    ("plugins.'io.containerd.cri.v1.images'", "plugins.'io.containerd.cri.v1.runtime'");
+                let mut config = format!(
+                    "[{images}.pinned_images]\n  sandbox = {PAUSE_IMAGE:?}\n\
+                     [plugins.'io.containerd.grpc.v1.cri']\n  stream_server_address = \"127.0.0.1\"\n  \
+                     stream_server_port = \"0\"\n\
+                     [{runtime}]\n  enable_selinux = false\n  restrict_oom_score_adj = true\n\
+                     [{runtime}.cni]\n  bin_dirs = [{cni_bin:?}]\n  conf_dir = {cni_conf:?}\n\
+                     [{runtime}.containerd]\n  default_runtime_name = {first:?}\n"
+                );
+                for (engine, _) in engines() {
+                    config += &format!(
+                        "[{runtime}.containerd.runtimes.{engine}]\n  runtime_type = \"io.containerd.wasm.v1\"\n\
+                         [{runtime}.containerd.runtimes.{engine}.options]\n  engine = {engine:?}\n"
+                    );
+                }
+                return config;
+            }
             let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
             let mut config = format!(
                 "[{cri}]\n  sandbox_image = {PAUSE_IMAGE:?}\n  stream_server_address = \"127.0.0.1\"\n  \
                  stream_server_port = \"0\"\n  enable_selinux = false\n  \
                  restrict_oom_score_adj = true\n\
-                 [{cri}.cni]\n  bin_dir = {:?}\n  conf_dir = {:?}\n",
-                root.join("cni/bin"),
-                root.join("cni/conf"),
+                 [{cri}.cni]\n  bin_dir = {cni_bin:?}\n  conf_dir = {cni_conf:?}\n\
+                 [{cri}.containerd]\n  default_runtime_name = {first:?}\n",
             );
-            // The first engine is the default runtime (the default runc one is not configured).
-            let first = engines().first().map(|(engine, _)| *engine).unwrap_or("wasmtime");
-            config += &format!("[{cri}.containerd]\n  default_runtime_name = {first:?}\n");
-            let runtimes = root.join("runtimes");
-            fs::create_dir_all(&runtimes).unwrap();
             for (engine, _) in engines() {
                 let options = runtimes.join(format!("{engine}.toml"));
                 fs::write(&options, format!("engine = {engine:?}\n")).unwrap();
@@ -74,9 +95,9 @@ impl Containerd {
         namespace: String,
         plugins: impl FnOnce(&Path) -> String,
     ) -> Self {
-        for tool in ["containerd", "ctr"] {
+        for tool in [containerd_bin(), ctr_bin()] {
             assert!(
-                Command::new(tool).arg("--version").output().is_ok(),
+                Command::new(&tool).arg("--version").output().is_ok(),
                 "{tool} is missing: apt-get install containerd runc (make e2e does)"
             );
         }
@@ -92,7 +113,8 @@ impl Containerd {
             symlink(super::shim_bin(), bin.join(link)).unwrap();
         }
         let config = format!(
-            "version = 2\nroot = {:?}\nstate = {:?}\n{}[grpc]\n  address = {:?}\n[ttrpc]\n  address = {:?}\n",
+            "version = {}\nroot = {:?}\nstate = {:?}\n{}[grpc]\n  address = {:?}\n[ttrpc]\n  address = {:?}\n",
+            if is_containerd_2() { 3 } else { 2 },
             root.join("root"),
             root.join("state"),
             plugins(root),
@@ -134,7 +156,7 @@ impl Containerd {
 
     /// `ctr` against this containerd, in this test's namespace.
     pub fn ctr_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ctr");
+        let mut cmd = Command::new(ctr_bin());
         cmd.arg("-a").arg(self.socket()).arg("-n").arg(&self.namespace).args(args).stdin(Stdio::null());
         cmd
     }
@@ -303,7 +325,7 @@ fn spawn(node: &Node) -> Child {
     let root = node.root();
     let log = fs::OpenOptions::new().create(true).append(true).open(root.join("containerd.log")).unwrap();
     let path = format!("{}:{}", root.join("bin").display(), std::env::var("PATH").unwrap_or_default());
-    Command::new("containerd")
+    Command::new(containerd_bin())
         .arg("--config")
         .arg(root.join("containerd.toml"))
         .env("PATH", path)
@@ -361,6 +383,26 @@ fn run_image_builder(spec: &ImageSpec<'_>, wasm_layers: &[PathBuf], out_dir: &Pa
     let status = cmd.status().unwrap();
     assert!(status.success(), "oci-image-builder failed for {}", spec.name);
     out
+}
+
+/// The containerd to test: Debian's, or `CONTAINERD_BIN` (by hand, e.g. a 2.x build).
+fn containerd_bin() -> String {
+    std::env::var("CONTAINERD_BIN").unwrap_or_else(|_| "containerd".into())
+}
+
+/// The `ctr` to drive it with: Debian's, or `CTR_BIN`.
+fn ctr_bin() -> String {
+    std::env::var("CTR_BIN").unwrap_or_else(|_| "ctr".into())
+}
+
+/// Whether the containerd under test is 2.x (its config is version 3).
+fn is_containerd_2() -> bool {
+    let version =
+        Command::new(containerd_bin()).arg("--version").output().map(|o| o.stdout).unwrap_or_default();
+    String::from_utf8_lossy(&version)
+        .split_whitespace()
+        .nth(2)
+        .is_some_and(|v| v.trim_start_matches('v').starts_with("2."))
 }
 
 /// Debian's static busybox, for native containers.
