@@ -82,7 +82,7 @@ test: deps-test plugins fixtures
 
 # Only the end-to-end tests against a private containerd (ctr, and its CRI plugin).
 e2e: deps-test plugins fixtures
-	$(CARGO) test -p containerd-shim-wasm --test containerd_e2e --test node_operations --test cri
+	$(CARGO) test -p containerd-shim-wasm --test containerd_e2e --test node_exec --test node_operations --test cri
 
 lint:
 	$(CARGO) fmt --all --check

@@ -9,6 +9,7 @@
 
 pub mod cases;
 pub mod containerd;
+pub mod node;
 pub mod stress;
 
 use std::collections::BTreeSet;

@@ -19,7 +19,6 @@ use containerd_shim::api::{CreateTaskRequest, CreateTaskResponse};
 
 use super::error::TaskError;
 use super::table::TaskRecord;
-use super::terminal::{ConsoleSocket, Terminal};
 use super::{TaskService, engine, stdio};
 use crate::container::create::{CreateRequest, EngineChoice};
 use crate::container::oom;
@@ -63,12 +62,7 @@ fn create_reserved(
             TaskError::InvalidArgument(format!("cannot read the OCI spec {}/config.json", bundle.display()))
         })?;
     let cgroups_path = spec["linux"]["cgroupsPath"].as_str().map(String::from);
-    // With a terminal the process's stdio is the terminal; the FIFOs are the server's.
-    let console = req.terminal.then(ConsoleSocket::bind).transpose()?;
-    let stdio = match console {
-        Some(_) => stdio::open("", "", "")?,
-        None => stdio::open(&req.stdin, &req.stdout, &req.stderr)?,
-    };
+    let (console, stdio) = stdio::for_process(req.terminal, &req.stdin, &req.stdout, &req.stderr)?;
     let bound = super::bound(deadline, CREATE_BOUND);
     let chosen = engine::choose(req, &bundle, &service.argv0);
     // Without the option: a systemd cgroupsPath is slice:prefix:name, a cgroupfs one a path.
@@ -121,7 +115,9 @@ fn create_reserved(
         }
     };
     let pid = made.pid;
-    let console = match console.map(|console| serve_terminal(&console, req)).transpose() {
+    let served =
+        console.map(|console| stdio::serve(&console, &req.stdin, &req.stdout, format!("task {}", req.id)));
+    let console = match served.transpose() {
         Ok(console) => console,
         Err(e) => {
             tracing::warn!(id = %req.id, "create failed: {e}");
@@ -169,14 +165,6 @@ fn create_reserved(
         });
     }
     Ok(pid)
-}
-
-/// The terminal the init process sent, served from now on.
-fn serve_terminal(console: &ConsoleSocket, req: &CreateTaskRequest) -> Result<Terminal, TaskError> {
-    let master = console.receive_master()?;
-    let stdin = if req.stdin.is_empty() { None } else { Some(stdio::open_input(&req.stdin)?) };
-    let stdout = stdio::open_output(&req.stdout)?;
-    Terminal::serve(master, stdin, stdout, format!("task {}", req.id))
 }
 
 /// Removes what a failed create may have left: the init process, cgroup and state (in

@@ -17,7 +17,7 @@ use containerd_shim::api::{DeleteResponse, Empty, ExecProcessRequest, StartRespo
 use super::create::pidfd_open;
 use super::error::TaskError;
 use super::table::{ExecRecord, Owner, StartedExec};
-use super::terminal::{ConsoleSocket, Terminal};
+use super::terminal::Terminal;
 use super::{TaskService, run, stdio};
 use crate::launcher::Request;
 
@@ -150,12 +150,7 @@ fn run_in_worker(
     exec: &ExecRecord,
     deadline: Option<Duration>,
 ) -> Result<(u32, Option<Terminal>), TaskError> {
-    // With a terminal the process's stdio is the terminal; the FIFOs are the server's.
-    let console = exec.terminal.then(ConsoleSocket::bind).transpose()?;
-    let stdio = match console {
-        Some(_) => stdio::open("", "", "")?,
-        None => stdio::open(&exec.stdin, &exec.stdout, &exec.stderr)?,
-    };
+    let (console, stdio) = stdio::for_process(exec.terminal, &exec.stdin, &exec.stdout, &exec.stderr)?;
     let request = Request::Exec {
         state_root: service.state_root.clone(),
         id: id.to_string(),
@@ -169,11 +164,7 @@ fn run_in_worker(
         Err(e) => return Err(TaskError::Internal(format!("exec {exec_id} into task {id}: {e}"))),
     };
     let Some(console) = console else { return Ok((pid, None)) };
-    let served = console.receive_master().and_then(|master| {
-        let stdin = if exec.stdin.is_empty() { None } else { Some(stdio::open_input(&exec.stdin)?) };
-        let stdout = stdio::open_output(&exec.stdout)?;
-        Terminal::serve(master, stdin, stdout, format!("exec {exec_id} of task {id}"))
-    });
+    let served = stdio::serve(&console, &exec.stdin, &exec.stdout, format!("exec {exec_id} of task {id}"));
     match served {
         Ok(terminal) => Ok((pid, Some(terminal))),
         Err(e) => {

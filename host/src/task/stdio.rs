@@ -1,18 +1,49 @@
 //! The container's stdio: containerd's FIFOs, `file://` URIs, or nothing; FIFOs are
-//! opened so that opening never blocks on a missing peer.
+//! opened so that opening never blocks on a missing peer. With a terminal, the process's
+//! stdio is the terminal and the FIFOs are the server's ([`for_process`], [`serve`]).
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use super::error::TaskError;
+use super::terminal::{ConsoleSocket, Terminal};
+
+/// What a worker hands the process as stdin, stdout, stderr; with `terminal`, also the
+/// console socket its terminal will come through (the process's stdio is then
+/// `/dev/null` until the terminal replaces it).
+pub fn for_process(
+    terminal: bool,
+    stdin: &str,
+    stdout: &str,
+    stderr: &str,
+) -> Result<(Option<ConsoleSocket>, [OwnedFd; 3]), TaskError> {
+    let console = terminal.then(ConsoleSocket::bind).transpose()?;
+    let fds = match console {
+        Some(_) => open("", "", "")?,
+        None => open(stdin, stdout, stderr)?,
+    };
+    Ok((console, fds))
+}
+
+/// The terminal that came through `console`, served between it and containerd's FIFOs.
+pub fn serve(
+    console: &ConsoleSocket,
+    stdin: &str,
+    stdout: &str,
+    what: String,
+) -> Result<Terminal, TaskError> {
+    let master = console.receive_master()?;
+    let stdin = if stdin.is_empty() { None } else { Some(open_input(stdin)?) };
+    Terminal::serve(master, stdin, open_output(stdout)?, what)
+}
 
 /// stdin, stdout, stderr for the container.
 pub fn open(stdin: &str, stdout: &str, stderr: &str) -> Result<[OwnedFd; 3], TaskError> {
     Ok([open_input(stdin)?, open_output(stdout)?, open_output(stderr)?])
 }
 
-pub fn open_input(path: &str) -> Result<OwnedFd, TaskError> {
+fn open_input(path: &str) -> Result<OwnedFd, TaskError> {
     if path.is_empty() {
         return Ok(File::open("/dev/null").map_err(|e| io_error("/dev/null", e))?.into());
     }
@@ -31,7 +62,7 @@ pub fn open_input(path: &str) -> Result<OwnedFd, TaskError> {
     Ok(file.into())
 }
 
-pub fn open_output(path: &str) -> Result<OwnedFd, TaskError> {
+fn open_output(path: &str) -> Result<OwnedFd, TaskError> {
     // `ctr run --log-uri file:///x` and CRI-less clients: append to a file.
     if let Some(file) = path.strip_prefix("file://") {
         let file = OpenOptions::new().create(true).append(true).open(file).map_err(|e| io_error(path, e))?;
