@@ -36,14 +36,39 @@ fn an_environment_entry_without_a_name() {
 }
 
 /// Every signal runc accepts (1 to 64, real-time ones included) is delivered to the
-/// container's process; anything else is refused with one line.
+/// container's process; anything else is refused with one line. Signals a PID 1 has no
+/// handler for leave the program running, also while the engine starts its threads (sent
+/// without pause from the Start on: before the fix, one of them ended the program now and
+/// then, when it came while glibc was creating a thread).
 #[test]
 fn signals_runc_accepts_and_one_it_does_not() {
     use support::stress::shim::{CALL_BOUND, WAIT_BOUND};
     let shim = ShimServer::start("bad-signal", Runtime::Wasm { engine: "wasmtime" }, Workload::WasmLoop);
     let id = shim.task_id(1);
     shim.create(&id, Workload::WasmLoop).unwrap();
+    let pid = shim.api.state(&id, CALL_BOUND).unwrap().pid as i32;
+    let sender = std::thread::spawn(move || {
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+        while std::time::Instant::now() < until {
+            for signal in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGRTMIN() + 6] {
+                // SAFETY: kill(2) on the container's init process, which outlives the loop.
+                unsafe { libc::kill(pid, signal) };
+            }
+        }
+    });
     shim.api.start(&id, CALL_BOUND).unwrap();
+    sender.join().unwrap();
+    let stdout = shim.work().join("bundles").join(&id).join("stdout");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // SAFETY: kill(2) with signal 0 only checks that the process is there.
+    let alive = || unsafe { libc::kill(pid, 0) } == 0;
+    while std::fs::read_to_string(&stdout).unwrap_or_default().is_empty()
+        && alive()
+        && std::time::Instant::now() < until
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(&stdout).unwrap_or_default(), "started\n", "the program must run on");
     // PID 1 without a handler for them: delivered, and the program goes on.
     for signal in [libc::SIGUSR1, libc::SIGRTMIN(), 40, 64] {
         shim.api.kill(&id, signal as u32, CALL_BOUND).unwrap_or_else(|e| panic!("signal {signal}: {e}"));

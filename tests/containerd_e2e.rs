@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -280,6 +280,11 @@ fn a_killed_shim_is_cleaned_up_by_the_delete_action() {
     start_loop(&ctd, &image, "orphan");
     let servers = shim_servers(&ctd);
     assert_eq!(servers.len(), 1);
+    let cmdline = String::from_utf8(std::fs::read(format!("/proc/{}/cmdline", servers[0])).unwrap()).unwrap();
+    let socket = cmdline.split('\0').skip_while(|a| *a != "-socket").nth(1).unwrap().to_string();
+    let group = Path::new("/run/containerd-shim-wasm/groups")
+        .join(Path::new(socket.trim_start_matches("unix://")).file_name().unwrap());
+    assert!(group.with_extension("lock").exists(), "the pod's group lock {}", group.display());
     // SAFETY: plain kill(2) on the shim server this test started through containerd.
     unsafe { libc::kill(servers[0], libc::SIGKILL) };
     // containerd notices, runs `containerd-shim-wasm-v1 ... delete`, and drops the task.
@@ -291,6 +296,11 @@ fn a_killed_shim_is_cleaned_up_by_the_delete_action() {
         || !std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains("/orphan/rootfs "),
         "the rootfs is unmounted",
     );
+    // The delete action ends by removing the dead server's group files.
+    wait_until(|| processes_matching(" -id orphan ").is_empty(), "the delete action ends");
+    for file in [group.with_extension("lock"), group.with_extension("pending")] {
+        assert!(!file.exists(), "{} is left", file.display());
+    }
     ctd.assert_nothing_left("orphan");
 }
 
@@ -327,18 +337,25 @@ fn an_oom_kill_is_published_as_a_task_oom_event() {
     ctd.import(&build_image(&spec, ctd.node.root()));
     let mut events =
         ctd.ctr_command(&["events"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let ran = ctd.run(&["--memory-limit", "33554432"], spec.name, "hog", &[]);
-    assert_eq!(ran.code, Some(137), "the container is OOM-killed: {}", ran.stdout);
+    // Two containers of one pod at once: one server watches both cgroups (one thread).
+    let pod = ["--memory-limit", "33554432", "--annotation", "io.kubernetes.cri.sandbox-id=hogs"];
+    std::thread::scope(|scope| {
+        let runs: Vec<_> =
+            ["hog-1", "hog-2"].map(|id| (id, scope.spawn(|| ctd.run(&pod, spec.name, id, &[])))).into();
+        for (id, run) in runs {
+            let ran = run.join().unwrap();
+            assert_eq!(ran.code, Some(137), "{id} is OOM-killed: {}", ran.stdout);
+        }
+    });
     std::thread::sleep(Duration::from_millis(500));
     events.kill().unwrap();
     let out = events.wait_with_output().unwrap();
     let events = String::from_utf8_lossy(&out.stdout);
-    let oom = events
-        .lines()
-        .find(|l| l.contains("/tasks/oom"))
-        .unwrap_or_else(|| panic!("no /tasks/oom event:\n{events}"));
-    assert!(oom.contains("hog"), "{oom}");
-    ctd.assert_nothing_left("hog");
+    for id in ["hog-1", "hog-2"] {
+        let oom = events.lines().filter(|l| l.contains("/tasks/oom")).find(|l| l.contains(id));
+        assert!(oom.is_some(), "no /tasks/oom event for {id}:\n{events}");
+        ctd.assert_nothing_left(id);
+    }
 }
 
 #[test]

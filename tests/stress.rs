@@ -9,6 +9,9 @@
 //!   shim over ttrpc, the server's descriptors and memory sampled every 1000 tasks.
 //! - `density`: `DENSITY_TASKS` (default 20) long-running tasks at once; memory per task
 //!   (PSS of the shim's processes and the containers') and the server's RSS.
+//!
+//! With `STRESS_RUNWASI` naming runwasi's `containerd-shim-wasmtime-v1` (built by hand),
+//! the ttrpc runs, `density` and `phases` measure it too, with the same module.
 
 mod support;
 
@@ -34,8 +37,12 @@ fn print(outcome: &Outcome) {
 }
 
 fn ratio(ours: &Outcome, reference: &Outcome) {
+    ratio_to("runc's shim", ours, reference);
+}
+
+fn ratio_to(what: &str, ours: &Outcome, reference: &Outcome) {
     println!(
-        "    ratio at {} in parallel: {:.2}× runc's shim\n",
+        "    ratio at {} in parallel: {:.2}× {what}\n",
         ours.parallel,
         ours.tasks_per_second() / reference.tasks_per_second().max(1e-9)
     );
@@ -62,6 +69,13 @@ fn stress_through_one_shim_over_ttrpc() {
         let _ = runc.shutdown();
         print(&reference);
         ratio(&ours, &reference);
+        if let Some(runwasi) = Runtime::runwasi_from_env() {
+            let shim = ShimServer::start("stress-runwasi", runwasi, Workload::WasmHello);
+            let theirs = shim.run("runwasi's wasmtime shim, ttrpc", load, Workload::WasmHello);
+            let _ = shim.shutdown();
+            print(&theirs);
+            ratio_to("runwasi's wasmtime shim", &ours, &theirs);
+        }
     }
 }
 
@@ -76,6 +90,11 @@ fn stress_through_containerd() {
         let reference = node.run(&format!("r{n}"), through_containerd::Runtime::Runc, load);
         println!("runc shim (busybox true), containerd 1.6 + ctr: {}", reference.report());
         ratio(&ours, &reference);
+        if std::env::var_os("STRESS_RUNWASI").is_some() {
+            let theirs = node.run(&format!("x{n}"), through_containerd::Runtime::Runwasi, load);
+            println!("runwasi's wasmtime shim, containerd 1.6 + ctr: {}", theirs.report());
+            ratio_to("runwasi's wasmtime shim", &ours, &theirs);
+        }
     }
 }
 
@@ -113,7 +132,12 @@ fn density() {
             format!("wasm shim ({}), loop.wasm", engine()),
         ),
         (Runtime::Runc, Workload::NativeSleep, "runc shim, busybox sleep".to_string()),
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        Runtime::runwasi_from_env()
+            .map(|r| (r, Workload::WasmLoop, "runwasi's wasmtime shim, loop.wasm".into())),
+    ) {
         let shim = ShimServer::start("density", runtime, workload);
         let ids: Vec<String> = (0..tasks).map(|i| shim.task_id(i)).collect();
         for id in &ids {
@@ -180,7 +204,12 @@ fn phases() {
             format!("wasm shim ({}), hello.wasm", engine()),
         ),
         (Runtime::Runc, Workload::NativeTrue, "runc shim, busybox true".to_string()),
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        Runtime::runwasi_from_env()
+            .map(|r| (r, Workload::WasmHello, "runwasi's wasmtime shim, hello.wasm".into())),
+    ) {
         let shim = ShimServer::start("phases", runtime, workload);
         let mut sums = [Duration::ZERO; 4];
         for i in 0..tasks {

@@ -263,16 +263,33 @@ impl Drop for Containerd {
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
-        // Shim servers outlive containerd by design; a failed test leaves this run's.
+        // Shim servers outlive containerd by design; a failed test leaves this run's. A
+        // shim action containerd ran (`delete` after a dead shim) is let finish: killed,
+        // it would leave the group files it was removing.
         let socket = self.socket().display().to_string();
-        for pid in processes_matching(&format!("-namespace {} ", self.namespace)) {
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let args: Vec<String> =
-                cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-            if !args.contains(&socket) {
-                continue; // another containerd's (CRI's namespace is k8s.io for all)
-            }
-            // SAFETY: kill(2) on a shim server of this test's namespace.
+        let shim_processes = || -> Vec<(i32, Vec<String>)> {
+            processes_matching(&format!("-namespace {} ", self.namespace))
+                .into_iter()
+                .map(|pid| {
+                    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    (
+                        pid,
+                        cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect(),
+                    )
+                })
+                // Not another containerd's (CRI's namespace is k8s.io for all).
+                .filter(|(_, args): &(i32, Vec<String>)| args.contains(&socket))
+                .collect()
+        };
+        let is_server = |args: &Vec<String>| args.iter().any(|a| a == "-socket");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while shim_processes().iter().any(|(_, args)| !is_server(args))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        for (pid, args) in shim_processes() {
+            // SAFETY: kill(2) on a shim process of this test's namespace.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             if let Some(address) = args.iter().skip_while(|a| *a != "-socket").nth(1) {
                 super::stress::remove_server_files(address, &self.namespace);

@@ -49,6 +49,21 @@ pub use proposals::Proposal;
 
 use crate::{Capabilities, ModuleKind};
 
+/// Gives the memory the allocator holds free back to the kernel. Call it after compiling
+/// a module, before running it: the compiler's garbage would otherwise stay in the
+/// container's memory for its whole life (in the arenas of the compiler's threads,
+/// which the allocator never shrinks on its own), about 1 MiB per container with wasmtime.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: glibc's malloc_trim takes no pointer and may be called at any time.
+        unsafe { malloc_trim(0) };
+    }
+}
+
 /// A WebAssembly engine behind the plugin ABI.
 ///
 /// One value is created per `engine_new` call from the engine's settings; the shim calls

@@ -160,6 +160,8 @@ fn prepare_wasm(
     let plugin = PLUGIN
         .get()
         .ok_or_else(|| invalid("no engine plugin was loaded before the container was created".into()))?;
+    // Before the engine can start a thread (see the function).
+    ignore_signals_pid1_drops();
     let engine = plugin.new_engine(settings).map_err(|e| invalid(e.to_string()))?;
     ENGINE.with(|cell| {
         let _ = cell.set(engine);
@@ -216,6 +218,39 @@ fn end_on_termination_signals() {
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
         // SAFETY: installs a handler that only calls _exit.
         unsafe { libc::signal(signal, end as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+    }
+}
+
+/// Signals whose default action ends a process, that the kernel drops for a PID 1 with
+/// no handler for them: the job-control and fault signals, which the kernel treats
+/// otherwise, and the termination signals, which have [`end_on_termination_signals`],
+/// are not among them.
+const DROPPED_FOR_PID1: [libc::c_int; 11] = [
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGSTKFLT,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGIO,
+    libc::SIGPWR,
+    libc::SIGPIPE,
+];
+
+/// The kernel drops a signal sent to a PID 1 with no handler for it, but only when the
+/// thread it looks at first (the main one) does not block the signal: glibc blocks every
+/// signal in a thread while it creates another one, and such a signal then reaches a
+/// thread that does not block it and ends the whole process. The engine starts its
+/// threads (compiler, runtime) just after Start, exactly when containerd and kubelet send
+/// signals; a wasm container died of a SIGUSR1 that way. Ignoring these signals gives the
+/// program what a PID 1 gets anyway, whatever its threads are doing.
+fn ignore_signals_pid1_drops() {
+    let real_time = libc::SIGRTMIN()..=libc::SIGRTMAX();
+    for signal in DROPPED_FOR_PID1.into_iter().chain(real_time) {
+        // SAFETY: sets a signal's disposition to SIG_IGN; no handler code runs.
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
     }
 }
 

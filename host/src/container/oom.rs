@@ -1,32 +1,43 @@
-//! Watching a container's cgroup for out-of-memory kills, so the shim can publish
+//! Watching containers' cgroups for out-of-memory kills, so the shim can publish
 //! `TaskOOM` as runc's shim does. cgroup v1: an eventfd registered on
-//! `memory.oom_control`; cgroup v2: `memory.events`' `oom_kill` count, polled while the
-//! container lives. Containers under the systemd driver are not watched yet.
+//! `memory.oom_control`; cgroup v2: `memory.events`' `oom_kill` count, read every 200 ms
+//! while the container lives. Containers under the systemd driver are not watched yet.
+//!
+//! One thread watches every container of the server (an epoll set of the v1 eventfds):
+//! a thread per container cost its stack and an allocator arena, a third of the server's
+//! anonymous memory with 20 containers running.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-/// Starts a thread that calls `on_oom` for every OOM kill in the container's cgroup
-/// (`cgroups_path` as in the OCI spec), until the cgroup is removed.
-pub fn watch(cgroups_path: &str, on_oom: impl Fn() + Send + 'static) {
+/// How often cgroup v2 counters are read, and the longest the watcher sleeps.
+const V2_POLL_MS: u16 = 200;
+const IDLE_MS: u16 = 5_000;
+
+type OnOom = Arc<dyn Fn() + Send + Sync>;
+
+/// Calls `on_oom` for every OOM kill in the container's cgroup (`cgroups_path` as in
+/// the OCI spec), until the cgroup is removed.
+pub fn watch(cgroups_path: &str, on_oom: impl Fn() + Send + Sync + 'static) {
     if cgroups_path.contains(':') {
         return; // systemd driver: the cgroup lives elsewhere
     }
     let relative = cgroups_path.trim_start_matches('/');
     let v2 = Path::new(CGROUP_ROOT).join(relative).join("memory.events");
     let v1 = Path::new(CGROUP_ROOT).join("memory").join(relative);
-    let spawned = if v2.is_file() {
-        std::thread::Builder::new().name("oom-v2".into()).spawn(move || watch_v2(&v2, on_oom))
+    let watched = if v2.is_file() {
+        Watched::V2 { seen: oom_kills(&v2).unwrap_or(0), events: v2 }
     } else if v1.join("memory.oom_control").is_file() {
         match register_v1(&v1) {
-            Ok(eventfd) => std::thread::Builder::new()
-                .name("oom-v1".into())
-                .spawn(move || watch_v1(eventfd, &v1, on_oom)),
+            Ok(eventfd) => Watched::V1 { eventfd: fs::File::from(eventfd), cgroup: v1 },
             Err(e) => {
                 tracing::warn!(cgroup = %v1.display(), "cannot watch for OOM kills: {e}");
                 return;
@@ -35,8 +46,105 @@ pub fn watch(cgroups_path: &str, on_oom: impl Fn() + Send + 'static) {
     } else {
         return;
     };
-    if let Err(e) = spawned {
-        tracing::warn!("cannot start the OOM watcher: {e}");
+    match watcher() {
+        Ok(watcher) => watcher.add(watched, Arc::new(on_oom)),
+        Err(e) => tracing::warn!("cannot start the OOM watcher: {e}"),
+    }
+}
+
+enum Watched {
+    V1 { eventfd: fs::File, cgroup: PathBuf },
+    V2 { events: PathBuf, seen: u64 },
+}
+
+struct Watcher {
+    epoll: Epoll,
+    /// By token: the eventfd's number for v1 (unique while the entry holds it open).
+    entries: Mutex<HashMap<u64, (Watched, OnOom)>>,
+    next_v2_token: std::sync::atomic::AtomicU64,
+}
+
+/// The server's one watcher, its thread started with the first container.
+fn watcher() -> Result<&'static Watcher, String> {
+    static WATCHER: OnceLock<Result<&'static Watcher, String>> = OnceLock::new();
+    WATCHER
+        .get_or_init(|| {
+            let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| e.to_string())?;
+            let watcher: &'static Watcher = Box::leak(Box::new(Watcher {
+                epoll,
+                entries: Mutex::new(HashMap::new()),
+                // Above any descriptor number, so v2 tokens never meet v1 ones.
+                next_v2_token: std::sync::atomic::AtomicU64::new(1 << 32),
+            }));
+            std::thread::Builder::new()
+                .name("oom".into())
+                .spawn(move || watcher.run())
+                .map_err(|e| e.to_string())?;
+            Ok(watcher)
+        })
+        .clone()
+}
+
+impl Watcher {
+    fn add(&self, watched: Watched, on_oom: OnOom) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let token = match &watched {
+            Watched::V1 { eventfd, .. } => {
+                let token = eventfd.as_raw_fd() as u64;
+                if let Err(e) = self.epoll.add(eventfd, EpollEvent::new(EpollFlags::EPOLLIN, token)) {
+                    tracing::warn!("cannot watch for OOM kills: {e}");
+                    return;
+                }
+                token
+            }
+            Watched::V2 { .. } => self.next_v2_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
+        entries.insert(token, (watched, on_oom));
+    }
+
+    fn run(&self) {
+        let mut ready = [EpollEvent::empty(); 32];
+        loop {
+            let has_v2 = self.lock().values().any(|(w, _)| matches!(w, Watched::V2 { .. }));
+            let timeout = EpollTimeout::from(if has_v2 { V2_POLL_MS } else { IDLE_MS });
+            let n = self.epoll.wait(&mut ready, timeout).unwrap_or(0);
+            let mut fired: Vec<OnOom> = Vec::new();
+            {
+                let mut entries = self.lock();
+                for event in &ready[..n] {
+                    let token = event.data();
+                    let Some((Watched::V1 { eventfd, cgroup }, on_oom)) = entries.get_mut(&token) else {
+                        continue;
+                    };
+                    let mut counter = [0u8; 8];
+                    // The eventfd also fires when the cgroup is removed: that ends the watch.
+                    if eventfd.read_exact(&mut counter).is_ok() && cgroup.exists() {
+                        fired.push(on_oom.clone());
+                    } else {
+                        let _ = self.epoll.delete(&*eventfd);
+                        entries.remove(&token);
+                    }
+                }
+                if has_v2 {
+                    entries.retain(|_, (watched, on_oom)| {
+                        let Watched::V2 { events, seen } = watched else { return true };
+                        let Some(kills) = oom_kills(events) else { return false };
+                        if kills > *seen {
+                            *seen = kills;
+                            fired.push(on_oom.clone());
+                        }
+                        true
+                    });
+                }
+            }
+            for on_oom in fired {
+                on_oom();
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Watched, OnOom)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -55,26 +163,6 @@ fn register_v1(cgroup: &Path) -> std::io::Result<OwnedFd> {
     )?;
     // The kernel holds its own reference to memory.oom_control from here on.
     Ok(eventfd)
-}
-
-fn watch_v1(eventfd: OwnedFd, cgroup: &Path, on_oom: impl Fn()) {
-    let mut file = fs::File::from(eventfd);
-    let mut counter = [0u8; 8];
-    // The eventfd also fires when the cgroup is removed: that ends the watch.
-    while file.read_exact(&mut counter).is_ok() && cgroup.exists() {
-        on_oom();
-    }
-}
-
-fn watch_v2(events: &Path, on_oom: impl Fn()) {
-    let mut seen = oom_kills(events).unwrap_or(0);
-    while let Some(kills) = oom_kills(events) {
-        if kills > seen {
-            seen = kills;
-            on_oom();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn oom_kills(events: &Path) -> Option<u64> {

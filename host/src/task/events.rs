@@ -23,7 +23,8 @@ use containerd_shim::protos::ttrpc::{self, context};
 
 use super::table::Exit;
 
-/// Events waiting to be sent, at most.
+/// Events waiting to be sent, at most. The queue holds boxes: its slots are allocated
+/// and written when it is made, and 4096 whole events took 490 KiB of the server's memory.
 const QUEUE: usize = 4096;
 /// One forward may take this long.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,7 +44,7 @@ struct Queued {
 #[derive(Clone)]
 pub struct Publisher {
     namespace: String,
-    queue: SyncSender<Queued>,
+    queue: SyncSender<Box<Queued>>,
 }
 
 impl Publisher {
@@ -66,7 +67,7 @@ impl Publisher {
                 return;
             }
         }
-        match self.queue.try_send(Queued { topic, envelope, queued: Instant::now() }) {
+        match self.queue.try_send(Box::new(Queued { topic, envelope, queued: Instant::now() })) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => tracing::warn!(topic, "event queue full ({QUEUE}): event dropped"),
             Err(TrySendError::Disconnected(_)) => tracing::warn!(topic, "event sender gone: event dropped"),
@@ -144,7 +145,7 @@ impl Publisher {
 }
 
 /// The sender thread: forwards every queued event, in order, until the shim exits.
-fn send_all(address: &str, pending: Receiver<Queued>) {
+fn send_all(address: &str, pending: Receiver<Box<Queued>>) {
     let mut client: Option<EventsClient> = None;
     for event in pending {
         let mut backoff = FIRST_BACKOFF;

@@ -86,7 +86,11 @@ impl Engine for Wasmer {
 
     fn run(&self, request: RunRequest<'_>) -> Result<i32, PluginError> {
         let module = match request.module {
-            ModuleSource::Bytes(bytes) => self.compile(bytes)?,
+            ModuleSource::Bytes(bytes) => {
+                let module = self.compile(bytes)?;
+                shim_wasm_abi::plugin::release_free_memory();
+                module
+            }
             // SAFETY: the export layer only passes an artifact whose envelope carries this
             // engine's exact cache key (wasmer version, compiler, settings, CPU).
             ModuleSource::Precompiled(bytes) => unsafe { wasmer::Module::deserialize(&self.engine, bytes) }

@@ -74,7 +74,11 @@ impl Engine for Wasmtime {
     }
 
     fn run(&self, request: RunRequest<'_>) -> Result<i32, PluginError> {
-        match self.load(request.module)? {
+        let program = self.load(request.module)?;
+        if let ModuleSource::Bytes(_) = request.module {
+            shim_wasm_abi::plugin::release_free_memory();
+        }
+        match program {
             Program::Module(module) => wasi::run_module(&self.engine, &self.settings, &module, &request),
             Program::Component(component) => {
                 wasi::run_component(&self.engine, &self.settings, &component, &request)

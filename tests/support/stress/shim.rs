@@ -2,7 +2,8 @@
 //! pod's shim: `start` once (in the first task's bundle, as containerd runs it), then
 //! Create → Start → Wait → Delete per task, many at once. The shim is this project's
 //! (`containerd-shim-wasm-v1`, engine from its config file) or, for reference, Debian's
-//! `containerd-shim-runc-v2`. Events go to an [`EventSink`] at `TTRPC_ADDRESS`.
+//! `containerd-shim-runc-v2`, or runwasi's wasmtime shim built by hand (`STRESS_RUNWASI`).
+//! Events go to an [`EventSink`] at `TTRPC_ADDRESS`.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -15,6 +16,7 @@ use super::events::EventSink;
 use super::leaks::{self, Leftovers};
 use super::task_api::TaskApi;
 use super::{Load, Outcome, measure};
+use crate::support::containerd::Containerd;
 use crate::support::{Node, engines, shim_bin};
 
 /// Bound on Create, Start, Kill and Delete.
@@ -30,6 +32,20 @@ pub enum Runtime {
     Wasm { engine: &'static str },
     /// containerd's runc shim (`containerd-shim-runc-v2` on PATH).
     Runc,
+    /// runwasi's `containerd-shim-wasmtime-v1` at this path: built by hand, never by
+    /// the tests (see docs/performance.md). It asks containerd for the container's image
+    /// at create, so it gets a private containerd of its own; it finds none there and
+    /// runs the module in the rootfs, as for any image without wasm layers.
+    Runwasi { binary: &'static str },
+}
+
+impl Runtime {
+    /// runwasi's shim when `STRESS_RUNWASI` names its binary.
+    pub fn runwasi_from_env() -> Option<Self> {
+        let path = std::env::var("STRESS_RUNWASI").ok().filter(|p| !p.is_empty())?;
+        assert!(Path::new(&path).is_file(), "STRESS_RUNWASI={path}: no such file");
+        Some(Self::Runwasi { binary: Box::leak(path.into_boxed_str()) })
+    }
 }
 
 pub struct ShimServer {
@@ -47,6 +63,8 @@ pub struct ShimServer {
     pub spec_edit: Option<SpecEdit>,
     /// The shim's install (engine directory and config) and the run's files.
     node: Node,
+    /// The containerd runwasi's shim talks to.
+    containerd: Option<Containerd>,
 }
 
 impl ShimServer {
@@ -69,13 +87,34 @@ impl ShimServer {
         let _ = symlink(work.join("shim.log"), first_bundle.join("log"));
         fs::write(work.join("shim.log"), "").unwrap();
 
-        let address =
-            start_action(runtime, &namespace, &format!("{prefix}-0"), &first_bundle, &events, &node)
-                .unwrap_or_else(|e| panic!("{e}"));
+        let containerd = matches!(runtime, Runtime::Runwasi { .. }).then(|| Containerd::start(label, ""));
+        let containerd_socket = containerd_socket(containerd.as_ref(), &node);
+        let address = start_action(
+            runtime,
+            &namespace,
+            &format!("{prefix}-0"),
+            &first_bundle,
+            &events,
+            &node,
+            &containerd_socket,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let api = TaskApi::connect(&address).unwrap();
         let pid = leaks::shim_server(&namespace).unwrap_or(0);
         shared_rootfs(&work, first);
-        Self { runtime, api, address, pid, events, namespace, cgroup_parent, prefix, spec_edit: None, node }
+        Self {
+            runtime,
+            api,
+            address,
+            pid,
+            events,
+            namespace,
+            cgroup_parent,
+            prefix,
+            spec_edit: None,
+            node,
+            containerd,
+        }
     }
 
     /// What containerd does first for every container: the shim's `start` in the
@@ -83,7 +122,8 @@ impl ShimServer {
     /// Returns the server's address.
     pub fn start_action(&self, id: &str, workload: Workload) -> Result<String, String> {
         let bundle = make_bundle(self.work(), id, workload, &self.cgroup_parent, self.spec_edit.as_ref());
-        start_action(self.runtime, &self.namespace, id, &bundle, &self.events, &self.node)
+        let containerd_socket = containerd_socket(self.containerd.as_ref(), &self.node);
+        start_action(self.runtime, &self.namespace, id, &bundle, &self.events, &self.node, &containerd_socket)
     }
 
     /// Installs one more engine plugin as `<name>.so`.
@@ -141,7 +181,15 @@ impl ShimServer {
     pub fn create(&self, id: &str, workload: Workload) -> Result<PathBuf, String> {
         let bundle = make_bundle(self.work(), id, workload, &self.cgroup_parent, self.spec_edit.as_ref());
         let rootfs = shared_rootfs(self.work(), workload);
-        self.api.create(&create_request(id, &bundle, &rootfs), CALL_BOUND)?;
+        let mut request = create_request(id, &bundle, &rootfs);
+        if let Runtime::Runwasi { .. } = self.runtime {
+            // runwasi's shim opens stdio as plain paths (containerd's FIFOs), not `file://`.
+            for (field, file) in [(&mut request.stdout, "stdout"), (&mut request.stderr, "stderr")] {
+                fs::write(bundle.join(file), "").map_err(|e| format!("{id}: {e}"))?;
+                *field = bundle.join(file).display().to_string();
+            }
+        }
+        self.api.create(&request, CALL_BOUND)?;
         Ok(bundle)
     }
 
@@ -150,10 +198,18 @@ impl ShimServer {
     /// concurrency fixes depend on the first bundle, their working directory.
     pub fn delete(&self, id: &str) -> Result<(), String> {
         let deleted = self.api.delete(id, CALL_BOUND).map(|_| ());
+        let bundle = self.work().join("bundles").join(id);
+        if let Runtime::Runwasi { .. } = self.runtime {
+            // runwasi's shim leaves the rootfs to containerd, which unmounts it after every
+            // task's Delete (this shim's and runc's unmount it themselves: checked here).
+            // Its server works in the first task's bundle, as this shim's did before the
+            // concurrency fixes: the bundles stay.
+            let _ = Command::new("umount").arg(bundle.join("rootfs")).status();
+            return deleted;
+        }
         if std::env::var_os("STRESS_KEEP_BUNDLES").is_some() {
             return deleted;
         }
-        let bundle = self.work().join("bundles").join(id);
         let removed = fs::remove_dir_all(&bundle)
             .map_err(|e| format!("{id}: cannot remove its bundle after delete (rootfs still mounted?): {e}"));
         deleted.and(removed)
@@ -176,6 +232,7 @@ impl ShimServer {
     pub fn state_dirs(&self) -> Vec<PathBuf> {
         match self.runtime {
             Runtime::Runc => vec![Path::new("/run/containerd/runc").join(&self.namespace)],
+            Runtime::Runwasi { .. } => vec![Path::new("/run/containerd/wasmtime").join(&self.namespace)],
             Runtime::Wasm { .. } => fs::read_dir("/run/containerd-shim-wasm")
                 .into_iter()
                 .flatten()
@@ -252,6 +309,15 @@ impl Drop for ShimServer {
     }
 }
 
+/// The containerd address a shim is given: a private containerd's for runwasi's shim,
+/// else a socket nobody listens on (this shim and runc's need none over ttrpc).
+fn containerd_socket(containerd: Option<&Containerd>, node: &Node) -> PathBuf {
+    match containerd {
+        Some(containerd) => containerd.socket(),
+        None => node.root().join("containerd.sock"),
+    }
+}
+
 /// Runs the shim binary's `start` in `bundle`, as containerd does; returns the address.
 fn start_action(
     runtime: Runtime,
@@ -260,14 +326,16 @@ fn start_action(
     bundle: &Path,
     events: &EventSink,
     node: &Node,
+    containerd_socket: &Path,
 ) -> Result<String, String> {
     let (binary, argv0) = match runtime {
         Runtime::Wasm { .. } => (shim_bin(), "containerd-shim-wasm-v1"),
         Runtime::Runc => (PathBuf::from("containerd-shim-runc-v2"), "containerd-shim-runc-v2"),
+        Runtime::Runwasi { binary } => (PathBuf::from(binary), "containerd-shim-wasmtime-v1"),
     };
     let out = Command::new(&binary)
         .args(["-namespace", namespace, "-id", id])
-        .args(["-address", &node.root().join("containerd.sock").display().to_string()])
+        .args(["-address", &containerd_socket.display().to_string()])
         .args(["-publish-binary", "/bin/true", "start"])
         .current_dir(bundle)
         .env("TTRPC_ADDRESS", events.address())

@@ -20,6 +20,9 @@ pub enum Runtime {
     Wasm,
     /// containerd's runc shim, busybox `true`.
     Runc,
+    /// runwasi's wasmtime shim (`STRESS_RUNWASI`, built by hand) as
+    /// `io.containerd.runwasi.v1`, `hello.wasm` (the same image).
+    Runwasi,
 }
 
 pub struct Node {
@@ -47,6 +50,9 @@ impl Node {
             entrypoint: vec!["/bin/true"],
         };
         ctd.import(&build_image(&native, &root));
+        if let Ok(runwasi) = std::env::var("STRESS_RUNWASI") {
+            std::os::unix::fs::symlink(runwasi, root.join("bin/containerd-shim-runwasi-v1")).unwrap();
+        }
         Self { ctd, wasm_image: wasm.name.into(), native_image: native.name.into() }
     }
 
@@ -55,6 +61,7 @@ impl Node {
         let (runtime_name, image, expected) = match runtime {
             Runtime::Wasm => ("io.containerd.wasm.v1", &self.wasm_image, "hello from wasm\n"),
             Runtime::Runc => ("io.containerd.runc.v2", &self.native_image, ""),
+            Runtime::Runwasi => ("io.containerd.runwasi.v1", &self.wasm_image, "hello from wasm\n"),
         };
         let annotation = format!("io.kubernetes.cri.sandbox-id={pod}");
         let started = Instant::now();
@@ -99,6 +106,7 @@ impl Node {
     pub fn leftovers(&self, runtime: Runtime, server: Option<i32>) -> Leftovers {
         let state_dirs: Vec<PathBuf> = match runtime {
             Runtime::Runc => vec![Path::new("/run/containerd/runc").join(&self.ctd.namespace)],
+            Runtime::Runwasi => vec![Path::new("/run/containerd/wasmtime").join(&self.ctd.namespace)],
             Runtime::Wasm => fs::read_dir("/run/containerd-shim-wasm")
                 .into_iter()
                 .flatten()
