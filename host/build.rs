@@ -2,9 +2,10 @@
 //! `SHIM_WASM_GIT_REV` themselves.
 //!
 //! Links the shim with packed relative relocations (DT_RELR): the position-independent
-//! binary has 1 MiB of ordinary ones, which every process of the shim (the server, each
-//! launcher and container) read at start, 1.3 MiB of each one's memory. Needs binutils
-//! 2.38 and glibc 2.36 (Debian 12, Ubuntu 22.10); `SHIM_WASM_NO_RELR=1` builds without.
+//! binary has 1 MiB of ordinary ones, which every process that runs the binary (the
+//! server, each launcher; containers are forked from a launcher) reads at start: 1.3 MiB
+//! of the server's memory. Needs glibc 2.36 (Debian 12, Ubuntu 22.10) where it runs;
+//! binutils before 2.38 ignore the flag. `SHIM_WASM_NO_RELR=1` builds without.
 
 use std::process::Command;
 

@@ -90,7 +90,7 @@ fn stress_through_containerd() {
         let reference = node.run(&format!("r{n}"), through_containerd::Runtime::Runc, load);
         println!("runc shim (busybox true), containerd 1.6 + ctr: {}", reference.report());
         ratio(&ours, &reference);
-        if std::env::var_os("STRESS_RUNWASI").is_some() {
+        if Runtime::runwasi_from_env().is_some() {
             let theirs = node.run(&format!("x{n}"), through_containerd::Runtime::Runwasi, load);
             println!("runwasi's wasmtime shim, containerd 1.6 + ctr: {}", theirs.report());
             ratio_to("runwasi's wasmtime shim", &ours, &theirs);

@@ -222,9 +222,10 @@ fn end_on_termination_signals() {
 }
 
 /// Signals whose default action ends a process, that the kernel drops for a PID 1 with
-/// no handler for them: the job-control and fault signals, which the kernel treats
-/// otherwise, and the termination signals, which have [`end_on_termination_signals`],
-/// are not among them.
+/// no handler for them. Not among them: the job-control and fault signals, which the
+/// kernel treats otherwise, and the termination signals, which have
+/// [`end_on_termination_signals`]. (SIGXCPU and SIGXFSZ dump core, so the race below
+/// spares them; listed anyway, as a PID 1 never gets them either.)
 const DROPPED_FOR_PID1: [libc::c_int; 11] = [
     libc::SIGUSR1,
     libc::SIGUSR2,
@@ -245,8 +246,13 @@ const DROPPED_FOR_PID1: [libc::c_int; 11] = [
 /// thread that does not block it and ends the whole process. The engine starts its
 /// threads (compiler, runtime) just after Start, exactly when containerd and kubelet send
 /// signals; a wasm container died of a SIGUSR1 that way. Ignoring these signals gives the
-/// program what a PID 1 gets anyway, whatever its threads are doing.
+/// program what a PID 1 gets anyway, whatever its threads are doing. An engine that uses
+/// one of them (WAMR's SIGUSR1) installs its handler later, over this. A program that is
+/// not PID 1 (a pod sharing one PID namespace) keeps the default, as a native one does.
 fn ignore_signals_pid1_drops() {
+    if std::process::id() != 1 {
+        return;
+    }
     let real_time = libc::SIGRTMIN()..=libc::SIGRTMAX();
     for signal in DROPPED_FOR_PID1.into_iter().chain(real_time) {
         // SAFETY: sets a signal's disposition to SIG_IGN; no handler code runs.

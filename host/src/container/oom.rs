@@ -9,10 +9,10 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
@@ -59,35 +59,44 @@ enum Watched {
 
 struct Watcher {
     epoll: Epoll,
+    /// Written by [`Watcher::add`] so that a new cgroup v2 entry is read from the next
+    /// 200 ms on, not after an idle wait.
+    wake: fs::File,
     /// By token: the eventfd's number for v1 (unique while the entry holds it open).
     entries: Mutex<HashMap<u64, (Watched, OnOom)>>,
     next_v2_token: std::sync::atomic::AtomicU64,
 }
 
-/// The server's one watcher, its thread started with the first container.
-fn watcher() -> Result<&'static Watcher, String> {
-    static WATCHER: OnceLock<Result<&'static Watcher, String>> = OnceLock::new();
-    WATCHER
-        .get_or_init(|| {
-            let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| e.to_string())?;
-            let watcher: &'static Watcher = Box::leak(Box::new(Watcher {
-                epoll,
-                entries: Mutex::new(HashMap::new()),
-                // Above any descriptor number, so v2 tokens never meet v1 ones.
-                next_v2_token: std::sync::atomic::AtomicU64::new(1 << 32),
-            }));
-            std::thread::Builder::new()
-                .name("oom".into())
-                .spawn(move || watcher.run())
-                .map_err(|e| e.to_string())?;
-            Ok(watcher)
-        })
-        .clone()
+/// The epoll token of [`Watcher::wake`].
+const WAKE: u64 = u64::MAX;
+
+/// The server's one watcher, its thread started with the first container (and again at
+/// the next container if that failed).
+fn watcher() -> Result<Arc<Watcher>, String> {
+    static WATCHER: Mutex<Option<Arc<Watcher>>> = Mutex::new(None);
+    let mut current = WATCHER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(watcher) = current.as_ref() {
+        return Ok(watcher.clone());
+    }
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| e.to_string())?;
+    let wake = fs::File::from(new_eventfd().map_err(|e| e.to_string())?);
+    epoll.add(&wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE)).map_err(|e| e.to_string())?;
+    let watcher = Arc::new(Watcher {
+        epoll,
+        wake,
+        entries: Mutex::new(HashMap::new()),
+        // Above any descriptor number, so v2 tokens never meet v1 ones.
+        next_v2_token: std::sync::atomic::AtomicU64::new(1 << 32),
+    });
+    let running = watcher.clone();
+    std::thread::Builder::new().name("oom".into()).spawn(move || running.run()).map_err(|e| e.to_string())?;
+    *current = Some(watcher.clone());
+    Ok(watcher)
 }
 
 impl Watcher {
     fn add(&self, watched: Watched, on_oom: OnOom) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.lock();
         let token = match &watched {
             Watched::V1 { eventfd, .. } => {
                 let token = eventfd.as_raw_fd() as u64;
@@ -97,7 +106,11 @@ impl Watcher {
                 }
                 token
             }
-            Watched::V2 { .. } => self.next_v2_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            Watched::V2 { .. } => {
+                // Wakes the thread from an idle wait, so that it reads the counter soon.
+                let _ = (&self.wake).write_all(&1u64.to_ne_bytes());
+                self.next_v2_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            }
         };
         entries.insert(token, (watched, on_oom));
     }
@@ -113,6 +126,10 @@ impl Watcher {
                 let mut entries = self.lock();
                 for event in &ready[..n] {
                     let token = event.data();
+                    if token == WAKE {
+                        let _ = (&self.wake).read(&mut [0u8; 8]);
+                        continue;
+                    }
                     let Some((Watched::V1 { eventfd, cgroup }, on_oom)) = entries.get_mut(&token) else {
                         continue;
                     };
@@ -148,14 +165,18 @@ impl Watcher {
     }
 }
 
-fn register_v1(cgroup: &Path) -> std::io::Result<OwnedFd> {
+fn new_eventfd() -> std::io::Result<OwnedFd> {
     // SAFETY: eventfd returns a new descriptor or -1.
     let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
     if raw < 0 {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: a fresh descriptor owned from here on.
-    let eventfd = unsafe { OwnedFd::from_raw_fd(raw) };
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn register_v1(cgroup: &Path) -> std::io::Result<OwnedFd> {
+    let eventfd = new_eventfd()?;
     let oom_control = fs::File::open(cgroup.join("memory.oom_control"))?;
     fs::write(
         cgroup.join("cgroup.event_control"),

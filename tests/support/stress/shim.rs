@@ -43,8 +43,8 @@ impl Runtime {
     /// runwasi's shim when `STRESS_RUNWASI` names its binary.
     pub fn runwasi_from_env() -> Option<Self> {
         let path = std::env::var("STRESS_RUNWASI").ok().filter(|p| !p.is_empty())?;
-        assert!(Path::new(&path).is_file(), "STRESS_RUNWASI={path}: no such file");
-        Some(Self::Runwasi { binary: Box::leak(path.into_boxed_str()) })
+        let path = fs::canonicalize(&path).unwrap_or_else(|e| panic!("STRESS_RUNWASI={path}: {e}"));
+        Some(Self::Runwasi { binary: Box::leak(path.display().to_string().into_boxed_str()) })
     }
 }
 

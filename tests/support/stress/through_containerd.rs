@@ -50,8 +50,8 @@ impl Node {
             entrypoint: vec!["/bin/true"],
         };
         ctd.import(&build_image(&native, &root));
-        if let Ok(runwasi) = std::env::var("STRESS_RUNWASI") {
-            std::os::unix::fs::symlink(runwasi, root.join("bin/containerd-shim-runwasi-v1")).unwrap();
+        if let Some(super::shim::Runtime::Runwasi { binary }) = super::shim::Runtime::runwasi_from_env() {
+            std::os::unix::fs::symlink(binary, root.join("bin/containerd-shim-runwasi-v1")).unwrap();
         }
         Self { ctd, wasm_image: wasm.name.into(), native_image: native.name.into() }
     }
