@@ -35,6 +35,13 @@ fn an_environment_entry_without_a_name() {
     }
 }
 
+/// An entrypoint that is a directory is named as one, not reported missing.
+#[test]
+fn an_entrypoint_that_is_a_directory() {
+    let err = create_error("bad-dir", Workload::WasmHello, json!({ "args": ["/bin"] }));
+    assert!(err.contains("entrypoint /bin in the container image is a directory, not a file"), "{err}");
+}
+
 /// Every signal runc accepts (1 to 64, real-time ones included) is delivered to the
 /// container's process; anything else is refused with one line. Signals a PID 1 has no
 /// handler for leave the program running, also while the engine starts its threads (sent

@@ -35,6 +35,16 @@ pub enum EntrypointError {
     Missing,
     #[error("entrypoint {name:?} not found in the container image (searched {searched})")]
     NotFound { name: String, searched: String },
+    #[error(
+        "entrypoint {path} in the container image is {what}, not a file; point the image's \
+         entrypoint at a .wasm file or an executable"
+    )]
+    NotAFile { path: String, what: &'static str },
+    #[error(
+        "entrypoint {path} in the container image goes through more than {MAX_SYMLINKS} symbolic \
+         links (a loop?); fix the links in the image"
+    )]
+    SymlinkLoop { path: String },
     #[error("cannot read entrypoint {path} in the container image: {source}")]
     Read { path: String, source: std::io::Error },
     #[error(
@@ -89,9 +99,14 @@ fn classify_plain(root: &Path, name: &str, env: &[String]) -> Result<Entrypoint,
 fn locate(root: &Path, name: &str, env: &[String]) -> Result<PathBuf, EntrypointError> {
     if name.contains('/') {
         let path = Path::new("/").join(name);
-        return match resolve(root, &path) {
-            Some(resolved) if root.join(rel(&resolved)).is_file() => Ok(resolved),
-            _ => Err(EntrypointError::NotFound { name: name.into(), searched: path.display().to_string() }),
+        let shown = path.display().to_string();
+        let Some(resolved) = resolve(root, &path) else {
+            return Err(EntrypointError::SymlinkLoop { path: shown });
+        };
+        return match std::fs::metadata(root.join(rel(&resolved))) {
+            Ok(meta) if meta.is_file() => Ok(resolved),
+            Ok(meta) => Err(EntrypointError::NotAFile { path: shown, what: kind_of(&meta) }),
+            Err(_) => Err(EntrypointError::NotFound { name: name.into(), searched: shown }),
         };
     }
     let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
@@ -135,6 +150,21 @@ pub fn resolve(root: &Path, path: &Path) -> Option<PathBuf> {
         }
     }
     Some(resolved)
+}
+
+/// What a path that is not a regular file is, for an error.
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    }
 }
 
 fn rel(container_path: &Path) -> &Path {
@@ -210,6 +240,17 @@ mod tests {
         assert!(err.contains("not found in the container image") && err.contains("PATH="), "{err}");
         let err = classify(r, &[], &[]).unwrap_err().to_string();
         assert!(err.contains("no process.args"), "{err}");
+        // A directory or a loop of links says what it is (one line each).
+        let err = classify(r, &args("/app"), &[]).unwrap_err().to_string();
+        assert!(err.contains("/app in the container image is a directory, not a file"), "{err}");
+        symlink("loop-b", r.join("app/loop-a")).unwrap();
+        symlink("loop-a", r.join("app/loop-b")).unwrap();
+        let err = classify(r, &args("/app/loop-a"), &[]).unwrap_err().to_string();
+        assert!(err.contains("more than 40 symbolic links (a loop?)"), "{err}");
+        // On PATH, a directory of that name is skipped, as a shell does.
+        std::fs::create_dir_all(r.join("usr/bin/tool")).unwrap();
+        let err = classify(r, &args("tool"), &["PATH=/usr/bin".into()]).unwrap_err().to_string();
+        assert!(err.contains("not found in the container image"), "{err}");
         // A link that climbs out of the root stays inside it.
         assert_eq!(resolve(r, Path::new("/app/escape")).unwrap(), PathBuf::from("/etc/passwd"));
         assert!(classify(r, &args("/app/escape"), &[]).is_err());

@@ -126,7 +126,36 @@ impl Wasmtime {
 
 /// Text format becomes binary; binary passes through.
 fn binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, PluginError> {
-    wat::parse_bytes(bytes).map_err(|e| PluginError::invalid_module(format!("{e}")))
+    wat::parse_bytes(bytes).map_err(|e| PluginError::invalid_module(one_line_wat_error(&e.to_string())))
+}
+
+/// The wat crate draws the offending line under the message (five lines); the shim
+/// reports one: "text format: expected `(` at line 3, column 5".
+fn one_line_wat_error(rendered: &str) -> String {
+    let mut lines = rendered.lines();
+    let message = lines.next().unwrap_or_default().trim();
+    let at = lines
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .and_then(|place| {
+            let mut parts = place.rsplitn(3, ':');
+            let (column, line) = (parts.next()?, parts.next()?);
+            Some(format!(" at line {line}, column {column}"))
+        })
+        .unwrap_or_default();
+    format!("text format: {message}{at}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_text_format_error_is_one_line() {
+        let Err(err) = super::binary(b"(module\n  (func (result i32)\n    i32.const))") else {
+            panic!("invalid text accepted");
+        };
+        let text = err.to_string();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("text format: ") && text.contains("at line 3, column"), "{text}");
+    }
 }
 
 shim_wasm_abi::export_plugin!(Wasmtime);
