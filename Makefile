@@ -139,7 +139,7 @@ uninstall:
 packages: build plugins
 	@command -v cargo-deb >/dev/null || { echo "make packages needs cargo-deb: cargo install cargo-deb --locked"; exit 1; }
 	rm -rf $(PACKAGE_DIR) && mkdir -p $(PACKAGE_DIR)
-	$(CARGO) deb --no-build -p containerd-shim-wasm -o $(PACKAGE_DIR)/
+	$(CARGO) deb --no-build -p containerd-shim-wasm $(if $(SHIM_WASM_NO_RELR),--variant no-relr) -o $(PACKAGE_DIR)/
 	for p in $(PLUGINS); do $(CARGO) deb --no-build -p engine-$$p -o $(PACKAGE_DIR)/ || exit 1; done
 	@ls -l $(PACKAGE_DIR)
 
