@@ -97,6 +97,15 @@ fn arguments_after_the_module_are_the_programs() {
         .map(|(i, a)| format!("argv[{i}]={a}\n"))
         .collect();
     assert_eq!(ran.stdout, expected);
+    // More than one argv string may hold (128 KiB) in all: the engine process gets its
+    // request another way.
+    let many: Vec<String> = (0..2000).map(|i| format!("{i:0>100}")).collect();
+    let long = run(
+        &node,
+        &[&[path_str(&module)][..], &many.iter().map(String::as_str).collect::<Vec<_>>()].concat(),
+    );
+    long.assert_ok();
+    assert_eq!(long.stdout.lines().count(), 2001, "{}", long.stderr);
     assert!(
         !ran.stderr.contains("DEBUG"),
         "-debug after the module turned on the shim's debug log: {}",

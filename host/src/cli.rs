@@ -59,9 +59,9 @@ enum Command {
     /// (internal) describe one plugin, in a process of its own
     #[command(name = "__engine-probe", hide = true)]
     EngineProbe { plugin: PathBuf },
-    /// (internal) run or precompile one module, in a process of its own
+    /// (internal) run or precompile one module, in a process of its own (request on fd 3)
     #[command(name = "__engine", hide = true)]
-    Engine { request: String },
+    Engine,
     /// (internal) a launcher: forks container workers for the shim server
     #[command(name = "__launcher", hide = true)]
     Launcher { plugin: Option<PathBuf> },
@@ -136,7 +136,7 @@ pub fn run() -> Outcome {
             commands::compile::compile(engine, &module, &output)
         }
         Some(Command::EngineProbe { plugin }) => engine_process::child::probe(&plugin),
-        Some(Command::Engine { request }) => engine_process::child::run(&request),
+        Some(Command::Engine) => engine_process::child::run(),
         Some(Command::Launcher { plugin }) => crate::launcher::process::run(plugin.as_deref()),
     }
 }

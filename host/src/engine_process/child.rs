@@ -3,14 +3,14 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, FromRawFd};
 use std::path::Path;
 
 use shim_wasm_abi::host::{CallError, EngineInstance, LoadedPlugin, RunSpec};
 use shim_wasm_abi::{Capabilities, ModuleKind};
 use shimcfg::ShimConfig;
 
-use super::{EngineRequest, Operation};
+use super::{EngineRequest, Operation, REQUEST_FD};
 use crate::exit::{CANNOT_RUN, Failure, Outcome, SHIM_FAILURE};
 use crate::plugins::{PluginInfo, load::load_trusted};
 
@@ -38,9 +38,15 @@ pub fn probe(plugin: &Path) -> Outcome {
     Ok(if ok { 0 } else { 1 })
 }
 
-/// Runs or precompiles one module.
-pub fn run(request_json: &str) -> Outcome {
-    let request: EngineRequest = serde_json::from_str(request_json)
+/// Runs or precompiles one module; the request comes on [`REQUEST_FD`].
+pub fn run() -> Outcome {
+    // SAFETY: F_GETFD only asks whether the descriptor is open.
+    if unsafe { libc::fcntl(REQUEST_FD, libc::F_GETFD) } < 0 {
+        return Err(Failure::new(SHIM_FAILURE, "__engine is internal: its request comes on descriptor 3"));
+    }
+    // SAFETY: the descriptor the parent put the request on; owned (and closed) here.
+    let request_file = unsafe { fs::File::from_raw_fd(REQUEST_FD) };
+    let request: EngineRequest = serde_json::from_reader(std::io::BufReader::new(request_file))
         .map_err(|e| Failure::new(SHIM_FAILURE, format!("malformed engine request: {e}")))?;
     let config = ShimConfig::load()?;
     let plugin = load_trusted(&config, &request.plugin).map_err(|e| Failure::new(SHIM_FAILURE, e))?;

@@ -44,3 +44,6 @@ pub enum Operation {
 /// Hidden subcommands of the binary that enter an engine process.
 pub const PROBE_COMMAND: &str = "__engine-probe";
 pub const ENGINE_COMMAND: &str = "__engine";
+/// `__engine` reads its request (JSON) from this descriptor, a memory file: in argv, one
+/// argument may not pass 128 KiB, and a program's args and env can (E2BIG).
+pub const REQUEST_FD: i32 = 3;

@@ -2,7 +2,8 @@
 //! forward termination signals to it, and turn its end into an exit status. A crash
 //! (a signal the parent did not forward) is reported as one error line.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -13,19 +14,31 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::{ENGINE_COMMAND, EngineRequest, PROBE_COMMAND};
+use super::{ENGINE_COMMAND, EngineRequest, PROBE_COMMAND, REQUEST_FD};
 use crate::exit::{Failure, Outcome, SHIM_FAILURE};
 
 /// Runs `request` in an engine process with this process's stdio, and waits for it.
 pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
-    let request_json = serde_json::to_string(request)?;
+    let mut request_file = crate::images::memory_file("engine-request")?;
+    serde_json::to_writer(&mut request_file, request)?;
+    request_file.seek(SeekFrom::Start(0))?;
+    let request_fd = request_file.as_raw_fd();
     let mut command = Command::new(self_exe()?);
-    command.arg(ENGINE_COMMAND).arg(request_json);
-    // SAFETY: prctl is async-signal-safe. If this process dies without forwarding a
-    // signal (SIGKILL), the engine process must not outlive it.
+    command.arg(ENGINE_COMMAND);
+    // SAFETY: prctl, dup2 and fcntl are async-signal-safe. If this process dies without
+    // forwarding a signal (SIGKILL), the engine process must not outlive it.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // dup2 onto itself keeps close-on-exec; clear it explicitly then.
+            let moved = if request_fd == REQUEST_FD {
+                libc::fcntl(REQUEST_FD, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(request_fd, REQUEST_FD)
+            };
+            if moved < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
