@@ -49,6 +49,30 @@ pub use proposals::Proposal;
 
 use crate::{Capabilities, ModuleKind};
 
+/// A text-format (`.wat`) error as one line. The wat crate draws the offending line under
+/// the message (five lines, `--> <anon>:3:5` among them), or for a column past 500 ends
+/// the message with `at <anon>:1:812`; the shim reports
+/// "text format: expected `(` at line 3, column 5".
+pub fn one_line_text_error(rendered: &str) -> String {
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or_default().trim();
+    let line_and_column = |place: &str| {
+        let mut parts = place.rsplitn(3, ':');
+        let (column, line) = (parts.next()?, parts.next()?);
+        (column.parse::<u64>().is_ok() && line.parse::<u64>().is_ok())
+            .then(|| format!(" at line {line}, column {column}"))
+    };
+    let drawn = lines.find_map(|l| l.trim().strip_prefix("--> ")).and_then(line_and_column);
+    let (message, at) = match drawn {
+        Some(at) => (first, at),
+        None => match first.rsplit_once(" at ").and_then(|(m, p)| Some((m, line_and_column(p)?))) {
+            Some((message, at)) => (message, at),
+            None => (first, String::new()),
+        },
+    };
+    format!("text format: {message}{at}")
+}
+
 /// Gives the memory the allocator holds free back to the kernel. Call it after compiling
 /// a module, before running it: the compiler's garbage would otherwise mostly stay in the
 /// container's memory for its whole life (in the arenas of the compiler's threads, which
@@ -142,4 +166,18 @@ pub struct RunRequest<'a> {
     pub stdin: BorrowedFd<'a>,
     pub stdout: BorrowedFd<'a>,
     pub stderr: BorrowedFd<'a>,
+}
+
+#[cfg(test)]
+mod text_error_tests {
+    use super::one_line_text_error;
+
+    #[test]
+    fn drawn_and_long_line_forms() {
+        let drawn = "expected `(`\n     --> <anon>:3:5\n      |\n    3 |     i32.const))\n      |     ^";
+        assert_eq!(one_line_text_error(drawn), "text format: expected `(` at line 3, column 5");
+        let long = "unknown operator at <anon>:1:812";
+        assert_eq!(one_line_text_error(long), "text format: unknown operator at line 1, column 812");
+        assert_eq!(one_line_text_error("bad utf-8"), "text format: bad utf-8");
+    }
 }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// What an engine process is asked to do, passed as JSON on its command line.
+/// What an engine process is asked to do, passed as JSON in a memory file ([`REQUEST_FD`]).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct EngineRequest {
     /// The plugin file (already found and trust-checked by the parent).

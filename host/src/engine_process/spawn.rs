@@ -2,7 +2,7 @@
 //! forward termination signals to it, and turn its end into an exit status. A crash
 //! (a signal the parent did not forward) is reported as one error line.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -20,7 +20,7 @@ use crate::exit::{Failure, Outcome, SHIM_FAILURE};
 /// Runs `request` in an engine process with this process's stdio, and waits for it.
 pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
     let mut request_file = crate::images::memory_file("engine-request")?;
-    serde_json::to_writer(&mut request_file, request)?;
+    request_file.write_all(&serde_json::to_vec(request)?)?;
     request_file.seek(SeekFrom::Start(0))?;
     let request_fd = request_file.as_raw_fd();
     let mut command = Command::new(self_exe()?);

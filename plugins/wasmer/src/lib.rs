@@ -15,8 +15,8 @@ mod stdio;
 mod wasi;
 
 use serde::Deserialize;
-use shim_wasm_abi::Capabilities;
 use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, Proposal, RunRequest, host_key};
+use shim_wasm_abi::{Capabilities, ModuleKind};
 use wasmer::sys::{EngineBuilder, NativeEngineExt, Singlepass};
 
 /// The wasmer crate version this plugin is built with (from Cargo.lock, see build.rs).
@@ -106,7 +106,15 @@ impl Engine for Wasmer {
 
 impl Wasmer {
     fn compile(&self, bytes: &[u8]) -> Result<wasmer::Module, PluginError> {
-        wasmer::Module::new(&self.engine, bytes).map_err(|e| PluginError::invalid_module(e.to_string()))
+        wasmer::Module::new(&self.engine, bytes).map_err(|e| {
+            let text = e.to_string();
+            match ModuleKind::sniff(bytes) {
+                ModuleKind::Text => {
+                    PluginError::invalid_module(shim_wasm_abi::plugin::one_line_text_error(&text))
+                }
+                _ => PluginError::invalid_module(text),
+            }
+        })
     }
 }
 

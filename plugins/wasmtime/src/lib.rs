@@ -13,7 +13,9 @@ mod wasi;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, Proposal, RunRequest, host_key};
+use shim_wasm_abi::plugin::{
+    Engine, ModuleSource, PluginError, Proposal, RunRequest, host_key, one_line_text_error,
+};
 use shim_wasm_abi::{Capabilities, ModuleKind};
 use wasmtime::{Precompiled, component::Component};
 
@@ -126,23 +128,7 @@ impl Wasmtime {
 
 /// Text format becomes binary; binary passes through.
 fn binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, PluginError> {
-    wat::parse_bytes(bytes).map_err(|e| PluginError::invalid_module(one_line_wat_error(&e.to_string())))
-}
-
-/// The wat crate draws the offending line under the message (five lines); the shim
-/// reports one: "text format: expected `(` at line 3, column 5".
-fn one_line_wat_error(rendered: &str) -> String {
-    let mut lines = rendered.lines();
-    let message = lines.next().unwrap_or_default().trim();
-    let at = lines
-        .find_map(|l| l.trim().strip_prefix("--> "))
-        .and_then(|place| {
-            let mut parts = place.rsplitn(3, ':');
-            let (column, line) = (parts.next()?, parts.next()?);
-            Some(format!(" at line {line}, column {column}"))
-        })
-        .unwrap_or_default();
-    format!("text format: {message}{at}")
+    wat::parse_bytes(bytes).map_err(|e| PluginError::invalid_module(one_line_text_error(&e.to_string())))
 }
 
 #[cfg(test)]
