@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod container;
 mod engine_process;
+mod exec_fd;
 mod exit;
 mod images;
 mod launcher;

@@ -32,16 +32,7 @@ pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            // dup2 onto itself keeps close-on-exec; clear it explicitly then.
-            let moved = if request_fd == REQUEST_FD {
-                libc::fcntl(REQUEST_FD, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(request_fd, REQUEST_FD)
-            };
-            if moved < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            crate::exec_fd::inherit_as(request_fd, REQUEST_FD)
         })
     };
     // Handlers go in before the engine starts: a signal that arrives once the program is

@@ -216,15 +216,7 @@ fn spawn(plugin: Option<&Path>, identity: Option<Identity>) -> Result<Launcher, 
     let raw = launcher_end.as_raw_fd();
     // SAFETY: only dup2/fcntl between fork and exec.
     unsafe {
-        command.pre_exec(move || {
-            // dup2 onto itself would keep close-on-exec: clear it explicitly then.
-            let moved = if raw == CONTROL_FD {
-                libc::fcntl(raw, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(raw, CONTROL_FD)
-            };
-            if moved < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
-        });
+        command.pre_exec(move || crate::exec_fd::inherit_as(raw, CONTROL_FD));
     }
     // The reaper owns every child's exit status: the handle is dropped, never waited on.
     let child = command.spawn().map_err(|e| LaunchError::Spawn(e.to_string()))?;

@@ -84,17 +84,7 @@ fn spawn_server(flags: &Flags, argv0: &str, address: &str, listener: &UnixListen
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            let target = super::serve::LISTENER_FD;
-            // dup2 onto itself keeps close-on-exec; clear it explicitly then.
-            let moved = if listener_fd == target {
-                libc::fcntl(target, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(listener_fd, target)
-            };
-            if moved < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            crate::exec_fd::inherit_as(listener_fd, super::serve::LISTENER_FD)
         });
     }
     command.spawn().map_err(|e| Failure::new(SHIM_FAILURE, format!("cannot start the shim server: {e}")))?;
