@@ -10,6 +10,9 @@
 //! - `density`: `DENSITY_TASKS` (default 20) long-running tasks at once; memory per task
 //!   (PSS of the shim's processes and the containers') and the server's RSS.
 //!
+//! Hello tasks run `STRESS_MODULE` (`hello_tiny` by default, or `hello`), see
+//! [`hello_module`].
+//!
 //! With `STRESS_RUNWASI` naming runwasi's `containerd-shim-wasmtime-v1` (built by hand),
 //! the ttrpc runs, `density` and `phases` measure it too, with the same module.
 
@@ -17,7 +20,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::stress::bundle::Workload;
+use support::stress::bundle::{Workload, hello_module};
 use support::stress::leaks::{self, pss_kib};
 use support::stress::shim::{CALL_BOUND, Runtime, ShimServer};
 use support::stress::{Load, Outcome, loads_from_env, through_containerd};
@@ -51,7 +54,7 @@ fn ratio_to(what: &str, ours: &Outcome, reference: &Outcome) {
 fn machine() {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    println!("machine: {cores} cores, kernel {}", kernel.trim());
+    println!("machine: {cores} cores, kernel {}; hello tasks run {}.wasm", kernel.trim(), hello_module());
 }
 
 #[test]
@@ -201,14 +204,14 @@ fn phases() {
         (
             Runtime::Wasm { engine: engine() },
             Workload::WasmHello,
-            format!("wasm shim ({}), hello.wasm", engine()),
+            format!("wasm shim ({}), {}.wasm", engine(), hello_module()),
         ),
         (Runtime::Runc, Workload::NativeTrue, "runc shim, busybox true".to_string()),
     ]
     .into_iter()
     .chain(
         Runtime::runwasi_from_env()
-            .map(|r| (r, Workload::WasmHello, "runwasi's wasmtime shim, hello.wasm".into())),
+            .map(|r| (r, Workload::WasmHello, format!("runwasi's wasmtime shim, {}.wasm", hello_module()))),
     ) {
         let shim = ShimServer::start("phases", runtime, workload);
         let mut sums = [Duration::ZERO; 4];

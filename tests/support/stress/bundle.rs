@@ -16,7 +16,7 @@ use crate::support::corpus;
 /// What each task runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
-    /// `hello.wasm`: prints a line on stdout and one on stderr, exits 0.
+    /// The hello module ([`hello_module`]): prints "hello from wasm" on stdout, exits 0.
     WasmHello,
     /// `loop.wasm`: runs until killed.
     WasmLoop,
@@ -33,8 +33,9 @@ pub enum Workload {
 
 impl Workload {
     pub fn args(self) -> Vec<String> {
+        let hello = format!("/{}.wasm", hello_module());
         let args: &[&str] = match self {
-            Self::WasmHello => &["/hello.wasm"],
+            Self::WasmHello => &[&hello],
             Self::WasmLoop => &["/loop.wasm"],
             Self::NativeTrue => &["/bin/true"],
             Self::NativeSleep => &["/bin/sleep", "3600"],
@@ -58,7 +59,18 @@ impl Workload {
 }
 
 /// Corpus programs in the wasm root filesystem, as `/<name>.wasm`.
-const WASM_PROGRAMS: [&str; 3] = ["hello", "loop", "caps"];
+const WASM_PROGRAMS: [&str; 4] = ["hello_tiny", "hello", "loop", "caps"];
+
+/// The corpus program that hello tasks run: `STRESS_MODULE`, `hello_tiny` by default
+/// (158 bytes, the size of module the concurrency issue was measured with: the figures
+/// compare shims, not compilers) or `hello` (C with wasi-libc, 4 KiB: cranelift takes
+/// about 14 ms of CPU to compile it, more than the shim's own share of a task).
+pub fn hello_module() -> &'static str {
+    match std::env::var("STRESS_MODULE").as_deref() {
+        Ok("hello") => "hello",
+        _ => "hello_tiny",
+    }
+}
 
 /// The default spec of `ctr oci spec` (what `ctr run` gives a container).
 fn default_spec() -> serde_json::Value {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use super::bundle::hello_module;
 use super::leaks::{self, Leftovers};
 use super::{Load, Outcome, measure};
 use crate::support::containerd::{Containerd, ImageSpec, build_image};
@@ -16,12 +17,12 @@ use crate::support::corpus;
 /// Which runtime the tasks run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
-    /// This shim (`io.containerd.wasm.v1`, the config's default engine), `hello.wasm`.
+    /// This shim (`io.containerd.wasm.v1`, the config's default engine), the hello module.
     Wasm,
     /// containerd's runc shim, busybox `true`.
     Runc,
     /// runwasi's wasmtime shim (`STRESS_RUNWASI`, built by hand) as
-    /// `io.containerd.runwasi.v1`, `hello.wasm` (the same image).
+    /// `io.containerd.runwasi.v1`, the same image.
     Runwasi,
 }
 
@@ -38,7 +39,7 @@ impl Node {
         let root = ctd.node.root().to_path_buf();
         let wasm = ImageSpec {
             name: "docker.io/library/stress-hello:wasm",
-            files: vec![(corpus("hello"), "/hello.wasm")],
+            files: vec![(corpus(hello_module()), "/hello.wasm")],
             symlinks: vec![],
             entrypoint: vec!["/hello.wasm"],
         };
