@@ -37,7 +37,7 @@ fn a_plugin_written_in_c_runs_through_the_host() {
         "y z",
     ]);
     assert_eq!(ran.code, Some(7), "{}", ran.stderr);
-    assert_eq!(ran.stdout, "args:m.wasm x y z\nenv:EXIT_CODE=7\nenv:A=b c\ndir:/data\n");
+    assert_eq!(ran.stdout, "args:m.wasm x y z\nenv:EXIT_CODE=7\nenv:A=b c\ndir:/data\ncwd:/\n");
 }
 
 #[test]
@@ -95,11 +95,11 @@ fn node_with_bad_plugins() -> Node {
 const REFUSALS: [(&str, &[&str]); 6] = [
     (
         "wrong_major",
-        &["speaks engine ABI 2.0, but this shim speaks 1.0", "install a build of the plugin for ABI 1.x"],
+        &["speaks engine ABI 2.0, but this shim speaks 1.1", "install a build of the plugin for ABI 1.x"],
     ),
     (
         "truncated",
-        &["its function table is 24 bytes but engine ABI 1.0 needs at least 128", "rebuild the plugin"],
+        &["its function table is 24 bytes but engine ABI 1.x needs at least 128", "rebuild the plugin"],
     ),
     (
         "missing_entry",
@@ -251,7 +251,7 @@ fn engines_lists_versions_abi_and_capabilities() {
     assert_eq!(echo["engine"], "echo");
     assert_eq!(echo["engine_version"], "1.2.3");
     assert_eq!(echo["plugin_version"], "0.0.1");
-    assert_eq!(echo["abi"], "1.0");
+    assert_eq!(echo["abi"], "1.1");
     assert_eq!(echo["capabilities"], serde_json::json!(["wasi-p1"]));
     let ran = node.run(&["engines"]);
     let row = ran.stdout.lines().find(|l| l.starts_with("echo ")).expect(&ran.stdout);
@@ -264,7 +264,7 @@ fn version_names_the_revision_and_the_abi() {
     let ran = node.run(&["--version"]);
     ran.assert_ok();
     assert!(ran.stdout.starts_with(&format!("containerd-shim-wasm-v1 {} (git ", env!("CARGO_PKG_VERSION"))));
-    assert!(ran.stdout.contains("engine ABI 1.0"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("engine ABI 1.1"), "{}", ran.stdout);
 }
 
 /// Loading checks what is loaded, without following links: a plugin that is a symbolic

@@ -42,7 +42,7 @@
 
 // Minor version of the engine ABI this crate describes. Minors only add: fields at the
 // end of tables, capability flags, status codes.
-#define SHIM_WASM_ABI_MINOR 0
+#define SHIM_WASM_ABI_MINOR 1
 
 // An engine created by a plugin from its settings. Opaque to the host.
 //
@@ -138,6 +138,9 @@ typedef struct ShimWasmRunRequest {
   int32_t stdin_fd;
   int32_t stdout_fd;
   int32_t stderr_fd;
+  // Since 1.1: the program's working directory, as a path the program sees (the
+  // container's `process.cwd`); empty means `/`. A 1.0 plugin never reads it.
+  struct ShimWasmStr cwd;
 } ShimWasmRunRequest;
 
 // The plugin's function table and descriptor, returned by the entry function.

@@ -20,7 +20,7 @@ use std::ffi::{c_char, c_void};
 pub const SHIM_WASM_ABI_MAJOR: u32 = 1;
 /// Minor version of the engine ABI this crate describes. Minors only add: fields at the
 /// end of tables, capability flags, status codes.
-pub const SHIM_WASM_ABI_MINOR: u32 = 0;
+pub const SHIM_WASM_ABI_MINOR: u32 = 1;
 
 /// An ABI version: `major` must match between host and plugin; the lower `minor` of the
 /// two decides which fields either side may use.
@@ -194,6 +194,9 @@ pub struct ShimWasmRunRequest {
     pub stdin_fd: i32,
     pub stdout_fd: i32,
     pub stderr_fd: i32,
+    /// Since 1.1: the program's working directory, as a path the program sees (the
+    /// container's `process.cwd`); empty means `/`. A 1.0 plugin never reads it.
+    pub cwd: ShimWasmStr,
 }
 
 /// The plugin's function table and descriptor, returned by the entry function.
@@ -295,6 +298,11 @@ pub const SHIM_WASM_ENTRY_SYMBOL: &[u8] = b"shim_wasm_plugin_entry\0";
 /// Size of a 1.0 plugin table: a plugin whose `struct_size` is smaller is refused.
 pub const SHIM_WASM_PLUGIN_V1_0_SIZE: usize = size_of::<ShimWasmPlugin>();
 
+/// Size of a 1.0 run request (up to `stderr_fd`, padded): the smallest a plugin accepts.
+/// Fields past the `struct_size` a host declared are read as their 1.0 meaning (`cwd`:
+/// `/`).
+pub const SHIM_WASM_RUN_REQUEST_V1_0_SIZE: usize = std::mem::offset_of!(ShimWasmRunRequest, cwd);
+
 impl ShimWasmStr {
     /// A view of a Rust string (borrowed for as long as `s` lives).
     pub const fn from_str(s: &str) -> Self {
@@ -355,7 +363,7 @@ const _: () = {
     assert!(offset_of!(ShimWasmHostApi, host_ctx) == 16);
     assert!(offset_of!(ShimWasmHostApi, log) == 24);
 
-    assert!(size_of::<ShimWasmRunRequest>() == 104);
+    assert!(size_of::<ShimWasmRunRequest>() == 120);
     assert!(offset_of!(ShimWasmRunRequest, module) == 8);
     assert!(offset_of!(ShimWasmRunRequest, entry) == 24);
     assert!(offset_of!(ShimWasmRunRequest, args) == 40);
@@ -367,6 +375,8 @@ const _: () = {
     assert!(offset_of!(ShimWasmRunRequest, stdin_fd) == 88);
     assert!(offset_of!(ShimWasmRunRequest, stdout_fd) == 92);
     assert!(offset_of!(ShimWasmRunRequest, stderr_fd) == 96);
+    assert!(offset_of!(ShimWasmRunRequest, cwd) == 104);
+    assert!(SHIM_WASM_RUN_REQUEST_V1_0_SIZE == 104);
 
     assert!(size_of::<ShimWasmPlugin>() == 128);
     assert!(offset_of!(ShimWasmPlugin, abi_version) == 8);

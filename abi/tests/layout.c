@@ -21,7 +21,7 @@ OFFSET(ShimWasmHostApi, abi_version, 8);
 OFFSET(ShimWasmHostApi, host_ctx, 16);
 OFFSET(ShimWasmHostApi, log, 24);
 
-SIZE(ShimWasmRunRequest, 104);
+SIZE(ShimWasmRunRequest, 120);
 OFFSET(ShimWasmRunRequest, module, 8);
 OFFSET(ShimWasmRunRequest, entry, 24);
 OFFSET(ShimWasmRunRequest, args, 40);
@@ -33,6 +33,7 @@ OFFSET(ShimWasmRunRequest, preopens_len, 80);
 OFFSET(ShimWasmRunRequest, stdin_fd, 88);
 OFFSET(ShimWasmRunRequest, stdout_fd, 92);
 OFFSET(ShimWasmRunRequest, stderr_fd, 96);
+OFFSET(ShimWasmRunRequest, cwd, 104);
 
 SIZE(ShimWasmPlugin, 128);
 OFFSET(ShimWasmPlugin, abi_version, 8);

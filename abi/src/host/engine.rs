@@ -31,6 +31,9 @@ pub struct RunSpec<'a> {
     pub env: &'a [String],
     /// `(host path, guest path)` pairs.
     pub preopens: &'a [(String, String)],
+    /// The working directory, as the program sees paths. A plugin of ABI 1.0 does not
+    /// read it (its programs start in `/`).
+    pub cwd: &'a str,
     pub stdin: BorrowedFd<'a>,
     pub stdout: BorrowedFd<'a>,
     pub stderr: BorrowedFd<'a>,
@@ -141,6 +144,7 @@ impl EngineInstance<'_> {
             stdin_fd: spec.stdin.as_raw_fd(),
             stdout_fd: spec.stdout.as_raw_fd(),
             stderr_fd: spec.stderr.as_raw_fd(),
+            cwd: ShimWasmStr::from_str(spec.cwd),
         };
         let mut exit_code = 0;
         let run = self.plugin.table.run.expect("checked at load");

@@ -42,7 +42,7 @@ pub enum LoadError {
 
     #[error(
         "engine plugin {path} is broken: its function table is {size} bytes but engine ABI \
-         {plugin} needs at least {needed}; rebuild the plugin against the current header"
+         {}.x needs at least {needed}; rebuild the plugin against the current header", plugin.major
     )]
     Truncated { path: PathBuf, plugin: AbiVersion, size: usize, needed: usize },
 

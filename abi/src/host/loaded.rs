@@ -110,10 +110,6 @@ impl LoadedPlugin {
     }
 
     /// The ABI both sides use: the plugin's major, the lower of the two minors.
-    #[allow(
-        clippy::unnecessary_min_or_max,
-        reason = "the host's minor is 0 today; the rule holds for later minors"
-    )]
     pub fn negotiated_abi(&self) -> AbiVersion {
         AbiVersion {
             major: ABI_VERSION.major,

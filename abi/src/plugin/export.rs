@@ -3,6 +3,7 @@
 //! written into the host's error buffer. Used through [`export_plugin!`].
 
 use std::any::Any;
+use std::mem::offset_of;
 use std::os::fd::BorrowedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
@@ -64,7 +65,8 @@ pub unsafe fn entry<E: Engine>(
         // SAFETY: guaranteed by the caller.
         if let Some(host) = unsafe { host.as_ref() }
             && host.abi_version.major == SHIM_WASM_ABI_MAJOR
-            && host.struct_size >= size_of::<ShimWasmHostApi>()
+            // Any minor's table holds `log` (a 1.0 one ends with it).
+            && host.struct_size >= offset_of!(ShimWasmHostApi, log) + size_of::<usize>()
         {
             log::connect(E::NAME, host);
         }
@@ -217,13 +219,15 @@ unsafe fn run_request<'a, E: Engine>(
     engine: &E,
     raw: &'a ShimWasmRunRequest,
 ) -> Result<RunRequest<'a>, PluginError> {
-    if raw.struct_size < size_of::<ShimWasmRunRequest>() {
+    // A host of an older minor sends a shorter request: the fields it lacks are read as
+    // their 1.0 meaning. Shorter than 1.0's is no request of this major.
+    if raw.struct_size < SHIM_WASM_RUN_REQUEST_V1_0_SIZE {
         return Err(PluginError::invalid_argument(format!(
-            "run request is {} bytes, ABI {SHIM_WASM_ABI_MAJOR}.{SHIM_WASM_ABI_MINOR} needs {}",
+            "run request is {} bytes, ABI {SHIM_WASM_ABI_MAJOR}.0 needs at least {SHIM_WASM_RUN_REQUEST_V1_0_SIZE}",
             raw.struct_size,
-            size_of::<ShimWasmRunRequest>()
         )));
     }
+    let has = |end: usize| raw.struct_size >= end;
     // SAFETY (whole function): the host guarantees every view is valid for the call.
     let bytes = unsafe { raw.module.as_slice() };
     let module = if artifact::is_artifact(bytes) {
@@ -257,9 +261,15 @@ unsafe fn run_request<'a, E: Engine>(
             })
         })
         .collect::<Result<Vec<_>, PluginError>>()?;
+    let cwd = if has(offset_of!(ShimWasmRunRequest, cwd) + size_of::<ShimWasmStr>()) {
+        utf8(unsafe { raw.cwd.as_bytes() }, "working directory")?
+    } else {
+        ""
+    };
     Ok(RunRequest {
         module,
         entry: (!entry.is_empty()).then_some(entry),
+        cwd: if cwd.is_empty() { "/" } else { cwd },
         args,
         env,
         preopens,

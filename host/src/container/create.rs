@@ -17,6 +17,7 @@ use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 use serde::{Deserialize, Serialize};
 
+use super::cwd;
 use super::entrypoint::{Entrypoint, EntrypointError, classify, split_entry};
 use super::executor::{PLUGIN, ShimExecutor};
 use super::inherited::Report;
@@ -100,6 +101,7 @@ fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecut
     check_env(&env)?;
     let root = spec.root().as_ref().map_or_else(|| "rootfs".into(), |r| r.path().clone());
     let root = request.bundle.join(root);
+    cwd::ensure(&root, &spec).map_err(|e| Failure::new(SHIM_FAILURE, e))?;
     let mut image = ImageLookup::new(request.containerd.as_ref(), &request.id);
     let (module, entry, kind) = match classify(&root, &args, &env) {
         Ok(Entrypoint::Native) => return Ok(ShimExecutor::Native),

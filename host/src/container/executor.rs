@@ -273,6 +273,7 @@ fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32
     let env: Vec<String> = process.and_then(|p| p.env().clone()).unwrap_or_default();
     // The container's root is the program's root.
     let preopens = vec![("/".to_string(), "/".to_string())];
+    let cwd = process.map(|p| p.cwd().to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let run = |bytes: &[u8]| {
         let run = RunSpec {
@@ -281,6 +282,7 @@ fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32
             args: &args,
             env: &env,
             preopens: &preopens,
+            cwd: &cwd,
             stdin: stdin.as_fd(),
             stdout: stdout.as_fd(),
             stderr: stderr.as_fd(),

@@ -68,6 +68,8 @@ pub fn run() -> Outcome {
                 args,
                 env,
                 preopens,
+                // `run` has no working directory to give: the program's paths start at `/`.
+                cwd: "/",
                 stdin: stdin.as_fd(),
                 stdout: stdout.as_fd(),
                 stderr: stderr.as_fd(),

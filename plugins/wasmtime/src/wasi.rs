@@ -79,11 +79,12 @@ pub fn run_component(
             "components run `wasi:cli/run`; an entry function (`{entry}`) applies to core modules only"
         )));
     }
-    let state = ComponentState {
-        wasi: wasi_builder(request)?.build(),
-        table: ResourceTable::new(),
-        limits: limits(settings),
-    };
+    let mut builder = wasi_builder(request)?;
+    // Components have a working directory (`wasi:cli/environment.initial-cwd`); preview 1
+    // has none.
+    builder.initial_cwd(request.cwd);
+    let state =
+        ComponentState { wasi: builder.build(), table: ResourceTable::new(), limits: limits(settings) };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
     let mut linker = wasmtime::component::Linker::new(engine);
