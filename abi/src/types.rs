@@ -105,6 +105,11 @@ pub enum ModuleKind {
     Artifact,
 }
 
+/// The start of every precompiled artifact the export layer writes (the envelope around
+/// the engine's bytes, see `plugin::artifact`): never the start of a wasm binary
+/// (`\0asm`), text format or ELF file.
+pub const ARTIFACT_MAGIC: &[u8; 16] = b"\x7fSHIMWASM-ART\x01\0\0";
+
 impl ModuleKind {
     pub fn from_raw(raw: ffi::ShimWasmModuleKind) -> Self {
         match raw {
@@ -127,9 +132,13 @@ impl ModuleKind {
     }
 
     /// Tells a binary core module from a binary component by their preamble, and text
-    /// format by its first token. Engines use it as their default `detect`.
+    /// format by its first token, and the shim's precompiled artifacts by their envelope.
+    /// Engines use it as their default `detect`.
     pub fn sniff(bytes: &[u8]) -> Self {
         const MAGIC: &[u8] = b"\0asm";
+        if bytes.starts_with(ARTIFACT_MAGIC) {
+            return Self::Artifact;
+        }
         if bytes.len() >= 8 && &bytes[..4] == MAGIC {
             // The preamble's version is 1 for core modules; components use a layer
             // field of 1 in the upper half (version bytes `0x0d 0x00 0x01 0x00`).
@@ -214,6 +223,7 @@ mod tests {
         assert_eq!(ModuleKind::sniff(b"\x7fELF\x02\x01"), ModuleKind::Unknown);
         assert_eq!(ModuleKind::sniff(b"#!/bin/sh\n"), ModuleKind::Unknown);
         assert_eq!(ModuleKind::sniff(b""), ModuleKind::Unknown);
+        assert_eq!(ModuleKind::sniff(b"\x7fSHIMWASM-ART\x01\0\0\x05\0\0\0"), ModuleKind::Artifact);
     }
 
     #[test]

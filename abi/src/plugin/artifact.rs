@@ -6,8 +6,7 @@
 use crate::Status;
 use crate::plugin::PluginError;
 
-/// Never starts like a wasm binary (`\0asm`) or text format.
-const MAGIC: &[u8; 16] = b"\x7fSHIMWASM-ART\x01\0\0";
+use crate::types::ARTIFACT_MAGIC as MAGIC;
 
 /// Whether `bytes` start with the artifact envelope.
 pub fn is_artifact(bytes: &[u8]) -> bool {

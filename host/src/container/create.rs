@@ -16,6 +16,7 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 use serde::{Deserialize, Serialize};
+use shim_wasm_abi::ModuleKind;
 
 use super::cwd;
 use super::entrypoint::{Entrypoint, EntrypointError, classify, split_entry};
@@ -23,6 +24,7 @@ use super::executor::{PLUGIN, ShimExecutor};
 use super::inherited::Report;
 use super::module::{ImageLookup, WasmSource};
 use super::rootfs::{self, RootfsMount};
+use super::view::ContainerView;
 use crate::engine_process::child::check_capability;
 use crate::exit::{CANNOT_RUN, Failure, SHIM_FAILURE};
 use crate::images::Containerd;
@@ -100,10 +102,10 @@ fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecut
     let env = process.and_then(|p| p.env().clone()).unwrap_or_default();
     check_env(&env)?;
     let root = spec.root().as_ref().map_or_else(|| "rootfs".into(), |r| r.path().clone());
-    let root = request.bundle.join(root);
-    cwd::ensure(&root, &spec).map_err(|e| Failure::new(SHIM_FAILURE, e))?;
+    let view = ContainerView::new(&request.bundle.join(root), &spec);
+    cwd::ensure(&view, &spec).map_err(|e| Failure::new(SHIM_FAILURE, e))?;
     let mut image = ImageLookup::new(request.containerd.as_ref(), &request.id);
-    let (module, entry, kind) = match classify(&root, &args, &env) {
+    let (module, entry, kind) = match classify(&view, &args, &env) {
         Ok(Entrypoint::Native) => return Ok(ShimExecutor::Native),
         Ok(Entrypoint::Wasm { module, entry, kind }) => (WasmSource::File(module), entry, kind),
         // Not in the rootfs: runwasi's images carry the module as a layer of its own.
@@ -111,6 +113,15 @@ fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecut
             let argv0 = args.first().map_or("", String::as_str);
             let (name, entry) = split_entry(argv0);
             match image.wasm_layer(name) {
+                Ok(Some((module, ModuleKind::Artifact))) => {
+                    return Err(Failure::new(
+                        CANNOT_RUN,
+                        format!(
+                            "{} is a precompiled artifact; images carry modules (the shim compiles them and keeps the artifacts in its own cache)",
+                            module.describe()
+                        ),
+                    ));
+                }
                 Ok(Some((module, kind))) => (module, entry, kind),
                 Ok(None) => return Err(Failure::new(CANNOT_RUN, not_there.to_string())),
                 Err(e) => {
@@ -126,7 +137,7 @@ fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecut
     })?;
     tracing::info!(id = %request.id, engine = %engine.name, %kind, "wasm container");
     check_capability(plugin, kind, Path::new(&module.describe()))?;
-    let artifact = image.artifact(&module, &root, &engine, plugin, deadline);
+    let artifact = image.artifact(&module, &view, &engine, plugin, deadline);
     Ok(ShimExecutor::Wasm { settings: engine.settings, module, entry, artifact })
 }
 

@@ -2,14 +2,17 @@
 //! container's root filesystem, and whether it is WebAssembly or a native program.
 //!
 //! `module.wasm#function` names a non-default entry function. Paths are resolved the way
-//! the kernel will see them after `pivot_root`: symbolic links are followed inside the
-//! root, never out of it, and a bare name is looked up in the container's `PATH`.
+//! the kernel will see them after `pivot_root` and the spec's mounts ([`ContainerView`]: a
+//! module on a volume is found there): symbolic links are followed inside the container's
+//! tree, never out of it, and a bare name is looked up in the container's `PATH`.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use shim_wasm_abi::ModuleKind;
+
+use super::view::ContainerView;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const MAX_SYMLINKS: usize = 40;
@@ -33,7 +36,7 @@ pub enum Entrypoint {
 pub enum EntrypointError {
     #[error("the container has no process.args: set an entrypoint (a .wasm module or a program)")]
     Missing,
-    #[error("entrypoint {name:?} not found in the container image (searched {searched})")]
+    #[error("entrypoint {name:?} not found in the container image or its volumes (searched {searched})")]
     NotFound { name: String, searched: String },
     #[error(
         "entrypoint {path} in the container image is {what}, not a file; point the image's \
@@ -52,26 +55,34 @@ pub enum EntrypointError {
          (ELF or #! script); point the image's entrypoint at a .wasm file or an executable"
     )]
     Unknown { path: String },
+    #[error(
+        "entrypoint {path} is a precompiled artifact; a container runs the module itself (the \
+         shim compiles it and keeps the artifact in its own cache): point the entrypoint at the .wasm"
+    )]
+    Artifact { path: String },
 }
 
-/// Classifies `args[0]` of a container whose root filesystem is `root` (on the host).
-pub fn classify(root: &Path, args: &[String], env: &[String]) -> Result<Entrypoint, EntrypointError> {
+/// Classifies `args[0]` of a container whose files `view` shows.
+pub fn classify(
+    view: &ContainerView,
+    args: &[String],
+    env: &[String],
+) -> Result<Entrypoint, EntrypointError> {
     let first = args.first().filter(|a| !a.is_empty()).ok_or(EntrypointError::Missing)?;
     let (name, entry) = split_entry(first);
-    let in_container = locate(root, name, env)?;
-    let head = read_head(&root.join(in_container.strip_prefix("/").unwrap_or(&in_container)))
-        .map_err(|source| EntrypointError::Read { path: in_container.display().to_string(), source })?;
+    let in_container = locate(view, name, env)?;
+    let head = read_head(view, &in_container)?;
     if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") {
         if entry.is_some() {
             // `#` was part of a native program's name after all.
-            return classify_plain(root, first, env);
+            return classify_plain(view, first, env);
         }
         return Ok(Entrypoint::Native);
     }
     match ModuleKind::sniff(&head) {
-        ModuleKind::Unknown | ModuleKind::Artifact => {
-            Err(EntrypointError::Unknown { path: in_container.display().to_string() })
-        }
+        ModuleKind::Unknown => Err(EntrypointError::Unknown { path: in_container.display().to_string() }),
+        // Engines load artifacts as native code: only the shim's own cache makes them.
+        ModuleKind::Artifact => Err(EntrypointError::Artifact { path: in_container.display().to_string() }),
         kind => Ok(Entrypoint::Wasm { module: in_container, entry, kind }),
     }
 }
@@ -84,10 +95,9 @@ pub fn split_entry(arg: &str) -> (&str, Option<String>) {
     }
 }
 
-fn classify_plain(root: &Path, name: &str, env: &[String]) -> Result<Entrypoint, EntrypointError> {
-    let path = locate(root, name, env)?;
-    let head = read_head(&root.join(path.strip_prefix("/").unwrap_or(&path)))
-        .map_err(|source| EntrypointError::Read { path: path.display().to_string(), source })?;
+fn classify_plain(view: &ContainerView, name: &str, env: &[String]) -> Result<Entrypoint, EntrypointError> {
+    let path = locate(view, name, env)?;
+    let head = read_head(view, &path)?;
     if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") {
         Ok(Entrypoint::Native)
     } else {
@@ -96,23 +106,23 @@ fn classify_plain(root: &Path, name: &str, env: &[String]) -> Result<Entrypoint,
 }
 
 /// The container path of `name`: as given if it has a `/`, else found on `PATH`.
-fn locate(root: &Path, name: &str, env: &[String]) -> Result<PathBuf, EntrypointError> {
+fn locate(view: &ContainerView, name: &str, env: &[String]) -> Result<PathBuf, EntrypointError> {
     if name.contains('/') {
         let path = Path::new("/").join(name);
         let shown = path.display().to_string();
-        let Some(resolved) = resolve(root, &path) else {
+        let Some(resolved) = resolve(view, &path) else {
             return Err(EntrypointError::SymlinkLoop { path: shown });
         };
-        return match std::fs::metadata(root.join(rel(&resolved))) {
-            Ok(meta) if meta.is_file() => Ok(resolved),
-            Ok(meta) => Err(EntrypointError::NotAFile { path: shown, what: kind_of(&meta) }),
-            Err(_) => Err(EntrypointError::NotFound { name: name.into(), searched: shown }),
+        return match view.host_path(&resolved).map(std::fs::metadata) {
+            Some(Ok(meta)) if meta.is_file() => Ok(resolved),
+            Some(Ok(meta)) => Err(EntrypointError::NotAFile { path: shown, what: kind_of(&meta) }),
+            _ => Err(EntrypointError::NotFound { name: name.into(), searched: shown }),
         };
     }
     let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     for dir in path_var.split(':').filter(|d| d.starts_with('/')) {
-        if let Some(resolved) = resolve(root, &Path::new(dir).join(name))
-            && root.join(rel(&resolved)).is_file()
+        if let Some(resolved) = resolve(view, &Path::new(dir).join(name))
+            && view.host_path(&resolved).is_some_and(|p| p.is_file())
         {
             return Ok(resolved);
         }
@@ -120,8 +130,9 @@ fn locate(root: &Path, name: &str, env: &[String]) -> Result<PathBuf, Entrypoint
     Err(EntrypointError::NotFound { name: name.into(), searched: format!("PATH={path_var}") })
 }
 
-/// Resolves symbolic links in `path` as if `root` were `/`. Returns the container path.
-pub fn resolve(root: &Path, path: &Path) -> Option<PathBuf> {
+/// Resolves symbolic links in `path` as the container will (its root and mounts as
+/// `view` shows them). Returns the container path.
+pub fn resolve(view: &ContainerView, path: &Path) -> Option<PathBuf> {
     let mut resolved = PathBuf::from("/");
     let mut pending: Vec<PathBuf> = path.components().rev().map(|c| PathBuf::from(c.as_os_str())).collect();
     let mut links = 0;
@@ -135,8 +146,8 @@ pub fn resolve(root: &Path, path: &Path) -> Option<PathBuf> {
             _ => {}
         }
         let candidate = resolved.join(&part);
-        match std::fs::read_link(root.join(rel(&candidate))) {
-            Ok(target) => {
+        match view.host_path(&candidate).map(std::fs::read_link) {
+            Some(Ok(target)) => {
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return None;
@@ -146,7 +157,7 @@ pub fn resolve(root: &Path, path: &Path) -> Option<PathBuf> {
                 }
                 pending.extend(target.components().rev().map(|c| PathBuf::from(c.as_os_str())));
             }
-            Err(_) => resolved = candidate,
+            _ => resolved = candidate,
         }
     }
     Some(resolved)
@@ -167,14 +178,15 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
-fn rel(container_path: &Path) -> &Path {
-    container_path.strip_prefix("/").unwrap_or(container_path)
-}
-
-fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(4096);
-    File::open(path)?.take(4096).read_to_end(&mut head)?;
-    Ok(head)
+/// The first 4 KiB of the file at the container path `path`.
+fn read_head(view: &ContainerView, path: &Path) -> Result<Vec<u8>, EntrypointError> {
+    let read = || -> std::io::Result<Vec<u8>> {
+        let host = view.host_path(path).ok_or(std::io::ErrorKind::NotFound)?;
+        let mut head = Vec::with_capacity(4096);
+        File::open(host)?.take(4096).read_to_end(&mut head)?;
+        Ok(head)
+    };
+    read().map_err(|source| EntrypointError::Read { path: path.display().to_string(), source })
 }
 
 #[cfg(test)]
@@ -207,12 +219,12 @@ mod tests {
     fn wasm_native_and_text() {
         let root = rootfs();
         let r = root.path();
-        let wasm = classify(r, &args("/app/hello.wasm"), &[]).unwrap();
+        let wasm = classify(&ContainerView::root_only(r), &args("/app/hello.wasm"), &[]).unwrap();
         assert_eq!(
             wasm,
             Entrypoint::Wasm { module: "/app/hello.wasm".into(), entry: None, kind: ModuleKind::CoreModule }
         );
-        let with_entry = classify(r, &args("/entry.wasm#answer"), &[]).unwrap();
+        let with_entry = classify(&ContainerView::root_only(r), &args("/entry.wasm#answer"), &[]).unwrap();
         assert_eq!(
             with_entry,
             Entrypoint::Wasm {
@@ -222,37 +234,49 @@ mod tests {
             }
         );
         assert!(matches!(
-            classify(r, &args("app/hello.wat"), &[]).unwrap(),
+            classify(&ContainerView::root_only(r), &args("app/hello.wat"), &[]).unwrap(),
             Entrypoint::Wasm { kind: ModuleKind::Text, .. }
         ));
-        assert_eq!(classify(r, &args("sh"), &[]).unwrap(), Entrypoint::Native);
-        assert_eq!(classify(r, &args("/app/run.sh"), &[]).unwrap(), Entrypoint::Native);
-        assert_eq!(classify(r, &args("busybox"), &["PATH=/bin".into()]).unwrap(), Entrypoint::Native);
+        assert_eq!(classify(&ContainerView::root_only(r), &args("sh"), &[]).unwrap(), Entrypoint::Native);
+        assert_eq!(
+            classify(&ContainerView::root_only(r), &args("/app/run.sh"), &[]).unwrap(),
+            Entrypoint::Native
+        );
+        assert_eq!(
+            classify(&ContainerView::root_only(r), &args("busybox"), &["PATH=/bin".into()]).unwrap(),
+            Entrypoint::Native
+        );
     }
 
     #[test]
     fn errors() {
         let root = rootfs();
         let r = root.path();
-        let err = classify(r, &args("/app/data.txt"), &[]).unwrap_err().to_string();
+        let err =
+            classify(&ContainerView::root_only(r), &args("/app/data.txt"), &[]).unwrap_err().to_string();
         assert!(err.contains("neither a WebAssembly module"), "{err}");
-        let err = classify(r, &args("missing.wasm"), &[]).unwrap_err().to_string();
+        let err = classify(&ContainerView::root_only(r), &args("missing.wasm"), &[]).unwrap_err().to_string();
         assert!(err.contains("not found in the container image") && err.contains("PATH="), "{err}");
-        let err = classify(r, &[], &[]).unwrap_err().to_string();
+        let err = classify(&ContainerView::root_only(r), &[], &[]).unwrap_err().to_string();
         assert!(err.contains("no process.args"), "{err}");
         // A directory or a loop of links says what it is (one line each).
-        let err = classify(r, &args("/app"), &[]).unwrap_err().to_string();
+        let err = classify(&ContainerView::root_only(r), &args("/app"), &[]).unwrap_err().to_string();
         assert!(err.contains("/app in the container image is a directory, not a file"), "{err}");
         symlink("loop-b", r.join("app/loop-a")).unwrap();
         symlink("loop-a", r.join("app/loop-b")).unwrap();
-        let err = classify(r, &args("/app/loop-a"), &[]).unwrap_err().to_string();
+        let err = classify(&ContainerView::root_only(r), &args("/app/loop-a"), &[]).unwrap_err().to_string();
         assert!(err.contains("more than 40 symbolic links (a loop?)"), "{err}");
         // On PATH, a directory of that name is skipped, as a shell does.
         std::fs::create_dir_all(r.join("usr/bin/tool")).unwrap();
-        let err = classify(r, &args("tool"), &["PATH=/usr/bin".into()]).unwrap_err().to_string();
+        let err = classify(&ContainerView::root_only(r), &args("tool"), &["PATH=/usr/bin".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not found in the container image"), "{err}");
         // A link that climbs out of the root stays inside it.
-        assert_eq!(resolve(r, Path::new("/app/escape")).unwrap(), PathBuf::from("/etc/passwd"));
-        assert!(classify(r, &args("/app/escape"), &[]).is_err());
+        assert_eq!(
+            resolve(&ContainerView::root_only(r), Path::new("/app/escape")).unwrap(),
+            PathBuf::from("/etc/passwd")
+        );
+        assert!(classify(&ContainerView::root_only(r), &args("/app/escape"), &[]).is_err());
     }
 }

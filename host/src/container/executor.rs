@@ -12,8 +12,8 @@ use std::sync::{Arc, OnceLock};
 use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
 use libcontainer::workload::default::get_executor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
-use shim_wasm_abi::Status;
 use shim_wasm_abi::host::{EngineInstance, LoadedPlugin, RunSpec};
+use shim_wasm_abi::{ModuleKind, Status};
 
 use super::module::WasmSource;
 use super::{capabilities, inherited};
@@ -318,5 +318,16 @@ fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32
             None => return Err(Failure::new(CANNOT_RUN, format!("wasm layer {digest} was not mapped"))),
         },
     };
+    // The create refused an artifact; the file may have changed since (a volume another
+    // container writes to). Engines load artifacts as native code: only the cache's run.
+    if ModuleKind::sniff(bytes) == ModuleKind::Artifact {
+        return Err(Failure::new(
+            CANNOT_RUN,
+            format!(
+                "{} became a precompiled artifact after the container was created; a container runs modules only",
+                module.describe()
+            ),
+        ));
+    }
     run(bytes)?.map_err(|e| Failure::from_plugin(e.status, e.to_string()))
 }

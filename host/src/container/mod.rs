@@ -2,8 +2,9 @@
 //!
 //! Path of a container: a launcher worker — a process forked from a single-threaded
 //! launcher that, for an engine, has the engine's plugin loaded (see [`crate::launcher`])
-//! — mounts the rootfs, decides wasm or native from the entrypoint ([`entrypoint`]), makes
-//! a missing working directory as runc does ([`cwd`]) and asks libcontainer to build the container ([`create`]). libcontainer clones the
+//! — mounts the rootfs, decides wasm or native from the entrypoint ([`entrypoint`], found
+//! where the container will see it, volumes included: [`view`]), makes a missing working
+//! directory as runc does ([`cwd`]) and asks libcontainer to build the container ([`create`]). libcontainer clones the
 //! container's init process from the worker, so the init process inherits the loaded
 //! plugin (and its own shared libraries, resolved on the host) before it is confined to
 //! the container's root; [`inherited`] is what else it inherits and must drop. After
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod module;
 pub mod oom;
 pub mod rootfs;
+pub mod view;
 
 use std::path::PathBuf;
 

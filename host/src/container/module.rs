@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ use shim_wasm_abi::host::LoadedPlugin;
 use shim_wasm_abi::{Capabilities, ModuleKind};
 
 use super::create::EngineChoice;
+use super::view::{ContainerView, Located};
 use crate::images::{self, ContainerImage, Containerd, cache, manifest};
 
 /// The module's bytes as the init process finds them.
@@ -85,7 +86,7 @@ impl<'a> ImageLookup<'a> {
     pub fn artifact(
         &mut self,
         source: &WasmSource,
-        root: &Path,
+        view: &ContainerView,
         engine: &EngineChoice,
         plugin: &LoadedPlugin,
         deadline: Instant,
@@ -105,11 +106,16 @@ impl<'a> ImageLookup<'a> {
         let opened;
         let (file, digest, label_on) = match source {
             WasmSource::File(path) => {
+                // The cache follows images: a module on a volume is not the image's.
+                let Located::Root { .. } = view.locate(path) else {
+                    tracing::info!(%id, module = %path.display(), "module on a volume: compiled when the container starts, not cached");
+                    return None;
+                };
                 // Non-blocking: a FIFO put in the module's place must not hold the create.
                 opened = File::options()
                     .read(true)
                     .custom_flags(libc::O_NONBLOCK)
-                    .open(root.join(path.strip_prefix("/").unwrap_or(path)))
+                    .open(view.host_path(path)?)
                     .ok()
                     .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))?;
                 // BLAKE3: several times faster than SHA-256 on a large module.

@@ -62,7 +62,7 @@ impl Workload {
 const WASM_PROGRAMS: [&str; 4] = ["hello_tiny", "hello", "loop", "caps"];
 
 /// The corpus program that hello tasks run: `STRESS_MODULE`, `hello_tiny` by default
-/// (158 bytes, the size of module the concurrency issue was measured with: the figures
+/// (163 bytes, the size of module the concurrency issue was measured with: the figures
 /// compare shims, not compilers) or `hello` (C with wasi-libc, 4 KiB: cranelift takes
 /// about 14 ms of CPU to compile it, more than the shim's own share of a task).
 pub fn hello_module() -> &'static str {
