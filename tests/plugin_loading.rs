@@ -309,4 +309,21 @@ fn a_plugin_that_hangs_while_loading_is_refused_at_a_bound() {
     assert!(hang["reason"].as_str().unwrap().contains("did not finish loading in 10 s"), "{hang}");
     let echo = plugins.iter().find(|p| p["engine"] == "echo").unwrap();
     assert_eq!(echo["status"], "ok");
+
+    // `run` and `compile` load the plugin in an engine process that must say it loaded.
+    let module = fake_module(&node);
+    let out = node.root().join("m.cwasm");
+    for args in [
+        vec!["run", "--engine", "hang", module.as_str()],
+        vec!["compile", "--engine", "hang", "-o", path_str(&out), module.as_str()],
+    ] {
+        let started = std::time::Instant::now();
+        let ran = node.run(&args);
+        ran.assert_error(125, &["the hang engine plugin", "did not finish loading in 10 s"]);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
 }

@@ -10,7 +10,7 @@ use shim_wasm_abi::host::{CallError, EngineInstance, LoadedPlugin, RunSpec};
 use shim_wasm_abi::{Capabilities, ModuleKind};
 use shimcfg::ShimConfig;
 
-use super::{EngineRequest, Operation, REQUEST_FD};
+use super::{EngineRequest, LOADED_FD, Operation, REQUEST_FD};
 use crate::exit::{CANNOT_RUN, Failure, Outcome, SHIM_FAILURE};
 use crate::plugins::{PluginInfo, load::load_trusted};
 
@@ -54,6 +54,7 @@ pub fn run() -> Outcome {
         // Bad settings are the operator's to fix, not the module's.
         Failure::new(SHIM_FAILURE, e.to_string())
     })?;
+    announce_loaded();
     let module = fs::read(&request.module).map_err(|e| {
         Failure::new(CANNOT_RUN, format!("cannot read module {}: {e}", request.module.display()))
     })?;
@@ -79,6 +80,18 @@ pub fn run() -> Outcome {
         }
         Operation::Compile { output } => compile(&engine, &module, output),
     }
+}
+
+/// Tells the parent the plugin loaded (see [`LOADED_FD`]) and closes the descriptor, so
+/// the program never holds it.
+fn announce_loaded() {
+    // SAFETY: F_GETFD only asks whether the descriptor is open.
+    if unsafe { libc::fcntl(LOADED_FD, libc::F_GETFD) } < 0 {
+        return;
+    }
+    // SAFETY: the pipe the parent put at LOADED_FD; owned (and closed) here.
+    let mut pipe = unsafe { fs::File::from_raw_fd(LOADED_FD) };
+    let _ = pipe.write_all(b"1");
 }
 
 fn compile(engine: &EngineInstance<'_>, module: &[u8], output: &Path) -> Outcome {

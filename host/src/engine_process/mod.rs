@@ -6,7 +6,8 @@
 //! operator / containerd-facing process          engine process (same binary)
 //! ─────────────────────────────────             ─────────────────────────────────
 //! config → discovery → trust checks   ──spawn──▶ trust checks → dlopen (RTLD_LOCAL)
-//! forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT         → entry → engine_new → detect → run
+//! waits ≤ 10 s for "loaded"            ◀─pipe───  → entry → engine_new
+//! forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT         → detect → run
 //! maps the exit or the crash signal   ◀─exit───  exit status = the program's
 //! ```
 //!
@@ -47,3 +48,7 @@ pub const ENGINE_COMMAND: &str = "__engine";
 /// `__engine` reads its request (JSON) from this descriptor, a memory file: in argv, one
 /// argument may not pass 128 KiB, and a program's args and env can (E2BIG).
 pub const REQUEST_FD: i32 = 3;
+/// `__engine` writes one byte to this descriptor (a pipe) once its plugin is loaded and
+/// the engine made; the parent waits for it at most [`spawn::LOAD_BOUND`]: a plugin whose
+/// initialisers block must not hang `run` or `compile`.
+pub const LOADED_FD: i32 = 4;

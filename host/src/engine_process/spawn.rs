@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::{ENGINE_COMMAND, EngineRequest, PROBE_COMMAND, REQUEST_FD};
+use super::{ENGINE_COMMAND, EngineRequest, LOADED_FD, PROBE_COMMAND, REQUEST_FD};
 use crate::exit::{Failure, Outcome, SHIM_FAILURE};
 
 /// Runs `request` in an engine process with this process's stdio, and waits for it.
@@ -23,6 +23,10 @@ pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
     request_file.write_all(&serde_json::to_vec(request)?)?;
     request_file.seek(SeekFrom::Start(0))?;
     let request_fd = request_file.as_raw_fd();
+    // Made after the request file, so its descriptors are above REQUEST_FD's source.
+    let (loaded, loaded_in_child) = std::io::pipe()
+        .map_err(|e| Failure::new(SHIM_FAILURE, format!("cannot make a pipe for the engine process: {e}")))?;
+    let loaded_fd = loaded_in_child.as_raw_fd();
     let mut command = Command::new(self_exe()?);
     command.arg(ENGINE_COMMAND);
     // SAFETY: prctl, dup2 and fcntl are async-signal-safe. If this process dies without
@@ -32,7 +36,8 @@ pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            crate::exec_fd::inherit_as(request_fd, REQUEST_FD)
+            crate::exec_fd::inherit_as(request_fd, REQUEST_FD)?;
+            crate::exec_fd::inherit_as(loaded_fd, LOADED_FD)
         })
     };
     // Handlers go in before the engine starts: a signal that arrives once the program is
@@ -42,6 +47,7 @@ pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
         .spawn()
         .map_err(|e| Failure::new(SHIM_FAILURE, format!("cannot start the engine process: {e}")))?;
     let pid = child.id() as libc::pid_t;
+    drop(loaded_in_child);
 
     let forwarded = Arc::new(AtomicI32::new(0));
     let signals_handle = signals.handle();
@@ -55,7 +61,24 @@ pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
             }
         })
     };
-    let status = child.wait();
+    let status = match wait_until_loaded(loaded) {
+        Ok(()) => child.wait(),
+        Err(waited) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            signals_handle.close();
+            let _ = forwarder.join();
+            return Err(Failure::new(
+                SHIM_FAILURE,
+                format!(
+                    "the {engine} engine plugin {} did not finish loading in {} s (its initialisers block); \
+                     install a working build of it, or choose another engine",
+                    request.plugin.display(),
+                    waited.as_secs()
+                ),
+            ));
+        }
+    };
     signals_handle.close();
     let _ = forwarder.join();
     let status = status.map_err(|e| Failure::new(SHIM_FAILURE, format!("lost the engine process: {e}")))?;
@@ -83,6 +106,31 @@ pub fn run(engine: &str, request: &EngineRequest) -> Outcome {
 
 /// How long loading and describing one plugin may take.
 pub const PROBE_BOUND: Duration = Duration::from_secs(10);
+/// How long an engine process may take to load its plugin and make the engine.
+pub const LOAD_BOUND: Duration = PROBE_BOUND;
+
+/// Waits for the engine process's byte on [`LOADED_FD`], or for the pipe to close (the
+/// process ended first: its own error says why). `Err` with the time waited when
+/// neither came within [`LOAD_BOUND`].
+fn wait_until_loaded(pipe: std::io::PipeReader) -> Result<(), Duration> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let deadline = Instant::now() + LOAD_BOUND;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(LOAD_BOUND);
+        }
+        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            // A byte, or end of file (POLLHUP): either way the wait is over.
+            Ok(n) if n > 0 => return Ok(()),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return Ok(()),
+        }
+    }
+}
 
 /// Runs `__engine-probe <plugin>` and collects its output; a probe that does not end
 /// within [`PROBE_BOUND`] (a plugin whose constructor blocks) is killed: `TimedOut`.
