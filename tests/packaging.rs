@@ -30,7 +30,13 @@ fn abi_package() -> String {
 fn the_core_package_provides_the_abi_major_and_every_engine_link() {
     let deb = deb_metadata(&repo().join("host/Cargo.toml"));
     assert_eq!(deb["name"].as_str(), Some("containerd-shim-wasm"));
-    assert_eq!(deb["provides"].as_str(), Some(abi_package().as_str()));
+    let version = shim_wasm_abi::ABI_VERSION;
+    let provides = format!("{} (= {}.{})", abi_package(), version.major, version.minor);
+    assert_eq!(deb["provides"].as_str(), Some(provides.as_str()));
+    let manifest: toml::Table =
+        toml::from_str(&fs::read_to_string(repo().join("host/Cargo.toml")).unwrap()).unwrap();
+    let rpm = &manifest["package"]["metadata"]["generate-rpm"]["provides"][&abi_package()];
+    assert_eq!(rpm.as_str(), Some(format!("= {}.{}", version.major, version.minor).as_str()));
     let assets = deb["assets"].as_array().unwrap();
     for engine in ENGINES {
         let link = format!("usr/bin/containerd-shim-{engine}-v1");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The RPMs (make rpms) hold the same files as the Debian packages and carry the ABI
-# relation: the shim provides containerd-shim-wasm-abi-1, each engine requires it.
+# relation: the shim provides containerd-shim-wasm-abi-1 (= its minor), each engine requires it.
 # Read with rpm -qp (Debian's rpm package); not installed here (no RPM-based system).
 # Usage: check_rpms.sh RPM_DIR DEB_DIR
 set -euo pipefail
@@ -23,7 +23,7 @@ for deb in "$debs"/*.deb; do
         || fail "$name: the RPM's files differ from the .deb's (< deb, > rpm)"
     case $name in
     containerd-shim-wasm)
-        rpm -qp --provides "$rpm_file" 2>/dev/null | grep -qx 'containerd-shim-wasm-abi-1' \
+        rpm -qp --provides "$rpm_file" 2>/dev/null | grep -qE '^containerd-shim-wasm-abi-1 = 1\.[0-9]+$' \
             || fail "$name does not provide containerd-shim-wasm-abi-1"
         rpm -qp --configfiles "$rpm_file" 2>/dev/null | grep -qx /etc/containerd-shim-wasm/config.toml \
             || fail "config.toml is not a config file in the RPM"
