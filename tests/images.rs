@@ -404,3 +404,34 @@ fn a_compile_longer_than_its_create_goes_on_for_the_next_start() {
     assert_eq!(shim.count("precompile cache miss: compiled and stored"), 1);
     let _ = shim.api.shutdown(BOUND);
 }
+
+/// An image whose wasm layer is a precompiled artifact (made by `compile`, as anyone
+/// could) is refused at create: an engine loads an artifact as native code, and only the
+/// shim's own cache makes them.
+#[test]
+fn an_artifact_as_a_wasm_layer_is_refused() {
+    let ctd = Containerd::start("images-artifact", "default_engine = \"wasmtime\"\n");
+    let artifact = ctd.node.root().join("app.cwasm");
+    let ran = ctd.node.run(&[
+        "compile",
+        "--engine",
+        "wasmtime",
+        "-o",
+        path_str(&artifact),
+        path_str(&corpus("hello")),
+    ]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let image = "docker.io/library/wasm-artifact:1";
+    import_wasm_image(&ctd, image, artifact);
+    let server_dir = bundle(&ctd, "server", &["/app.wasm"]).0;
+    let shim = Shim::start(&ctd, &server_dir, "server");
+    let (dir, spec) = bundle(&ctd, "artifact", &["/app.wasm"]);
+    Grpc::new(&ctd).create_container("artifact", image, &spec);
+    let err = shim
+        .api
+        .create(&create_request(&dir, "artifact", "engine = 'wasmtime'\n"), BOUND)
+        .expect_err("an artifact from an image layer was accepted");
+    assert!(err.contains("is a precompiled artifact; a container runs modules"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let _ = shim.api.shutdown(BOUND);
+}

@@ -66,8 +66,8 @@ fn an_artifact_in_the_containers_files_is_refused_at_create() {
 
 #[test]
 fn a_module_that_becomes_an_artifact_before_start_is_not_run() {
-    let volume = tempfile::tempdir().unwrap();
-    let compiled = artifact(&tempfile::tempdir().unwrap().keep());
+    let (volume, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let compiled = artifact(elsewhere.path());
     let module = volume.path().join("app.wasm");
     fs::copy(corpus("hello_tiny"), &module).unwrap();
     let shim = shim_with_volume("vol-swap", volume.path(), json!(["/vol/app.wasm"]));

@@ -66,7 +66,7 @@ pub unsafe fn entry<E: Engine>(
         if let Some(host) = unsafe { host.as_ref() }
             && host.abi_version.major == SHIM_WASM_ABI_MAJOR
             // Any minor's table holds `log` (a 1.0 one ends with it).
-            && host.struct_size >= offset_of!(ShimWasmHostApi, log) + size_of::<usize>()
+            && host.struct_size >= offset_of!(ShimWasmHostApi, log) + size_of_val(&host.log)
         {
             log::connect(E::NAME, host);
         }
@@ -172,8 +172,8 @@ unsafe extern "C" fn run<E: Engine>(
         // SAFETY: the host passes an engine from `engine_new` and a request whose views
         // are valid for the call.
         let engine = unsafe { engine_ref::<E>(engine) }?;
-        let raw = unsafe { non_null(request.cast_mut(), "request")?.as_ref().unwrap_unchecked() };
-        let request = unsafe { run_request::<E>(engine, raw) }?;
+        let raw = unsafe { request_copy(non_null(request.cast_mut(), "request")?) };
+        let request = unsafe { run_request::<E>(engine, &raw) }?;
         let source = request.module;
         if let ModuleSource::Bytes(bytes) = source {
             super::entry::check(bytes, request.entry)?;
@@ -211,6 +211,24 @@ unsafe extern "C" fn bytes_free(bytes: ShimWasmOwnedBytes) {
     if !bytes.ptr.is_null() {
         // SAFETY: produced by `owned` from a boxed slice of exactly this length.
         drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(bytes.ptr, bytes.len)) });
+    }
+}
+
+/// The host's request as this minor's struct: the bytes the host declared (never more:
+/// a 1.0 host's request is shorter than ours), then zeroes (an empty `cwd`).
+///
+/// # Safety
+/// `request` points to a request whose first field is its size, valid for that many bytes.
+unsafe fn request_copy(request: *const ShimWasmRunRequest) -> ShimWasmRunRequest {
+    // SAFETY: every request starts with its size; zeroes are a valid request (NULL views
+    // of length 0, descriptor 0), and the copy stays within what the host declared.
+    unsafe {
+        let declared = ptr::addr_of!((*request).struct_size).read();
+        let mut copy: ShimWasmRunRequest = std::mem::zeroed();
+        let len = declared.min(size_of::<ShimWasmRunRequest>());
+        ptr::copy_nonoverlapping(request.cast::<u8>(), ptr::addr_of_mut!(copy).cast::<u8>(), len);
+        copy.struct_size = declared;
+        copy
     }
 }
 

@@ -22,7 +22,7 @@ use super::cwd;
 use super::entrypoint::{Entrypoint, EntrypointError, classify, split_entry};
 use super::executor::{PLUGIN, ShimExecutor};
 use super::inherited::Report;
-use super::module::{ImageLookup, WasmSource};
+use super::module::{ARTIFACTS_COME_FROM_THE_CACHE, ImageLookup, WasmSource};
 use super::rootfs::{self, RootfsMount};
 use super::view::ContainerView;
 use crate::engine_process::child::check_capability;
@@ -102,7 +102,7 @@ fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecut
     let env = process.and_then(|p| p.env().clone()).unwrap_or_default();
     check_env(&env)?;
     let root = spec.root().as_ref().map_or_else(|| "rootfs".into(), |r| r.path().clone());
-    let view = ContainerView::new(&request.bundle.join(root), &spec);
+    let view = ContainerView::new(&request.bundle, &request.bundle.join(root), &spec);
     cwd::ensure(&view, &spec).map_err(|e| Failure::new(SHIM_FAILURE, e))?;
     let mut image = ImageLookup::new(request.containerd.as_ref(), &request.id);
     let (module, entry, kind) = match classify(&view, &args, &env) {
@@ -117,7 +117,7 @@ fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecut
                     return Err(Failure::new(
                         CANNOT_RUN,
                         format!(
-                            "{} is a precompiled artifact; images carry modules (the shim compiles them and keeps the artifacts in its own cache)",
+                            "{} is a precompiled artifact; {ARTIFACTS_COME_FROM_THE_CACHE}",
                             module.describe()
                         ),
                     ));

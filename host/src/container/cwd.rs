@@ -13,6 +13,7 @@ use std::path::Component;
 
 use libcontainer::oci_spec::runtime::Spec;
 
+use super::entrypoint::resolve;
 use super::view::{ContainerView, Located};
 
 /// Makes `process.cwd` of `spec` if it is missing, where `view` says the container will see it.
@@ -24,9 +25,17 @@ pub fn ensure(view: &ContainerView, spec: &Spec) -> Result<(), String> {
             cwd.display()
         ));
     }
-    let (base, rest) = match view.locate(&cwd) {
-        Located::Root { base, rest } | Located::Bind { base, rest } => (base, rest),
-        Located::Hidden => return Ok(()),
+    // As the container will see it: `..` and links resolved across its root and mounts.
+    let resolved = resolve(view, &cwd).ok_or_else(|| {
+        format!(
+            "the working directory {} (process.cwd) goes through too many symbolic links (a loop?)",
+            cwd.display()
+        )
+    })?;
+    let (base, rest) = match view.locate(&resolved) {
+        Located::Root { base, rest } | Located::Bind { base, rest, read_only: false } => (base, rest),
+        // Not the shim's to write: runc fails there too (EROFS), and a tmpfs starts empty.
+        Located::Bind { read_only: true, .. } | Located::Hidden => return Ok(()),
     };
     if rest.components().all(|c| c == Component::RootDir) {
         return Ok(());
@@ -58,7 +67,7 @@ mod tests {
             "mounts": mounts,
         }))
         .unwrap();
-        ensure(&ContainerView::new(root, &spec), &spec)
+        ensure(&ContainerView::new(root.parent().unwrap(), root, &spec), &spec)
     }
 
     #[test]
@@ -89,6 +98,15 @@ mod tests {
         ensure_in(&root, "/data/work", mounts.clone()).unwrap();
         assert!(volume.join("work").is_dir());
         assert!(!root.join("data/work").exists());
+        // `..` leaves the volume as it will in the container.
+        ensure_in(&root, "/data/../srv", mounts.clone()).unwrap();
+        assert!(root.join("srv").is_dir() && !volume.join("srv").exists());
+        // A read-only volume is not written to.
+        let read_only = serde_json::json!([
+            { "destination": "/data", "type": "bind", "source": volume, "options": ["rbind", "ro"] },
+        ]);
+        ensure_in(&root, "/data/other", read_only).unwrap();
+        assert!(!volume.join("other").exists());
         // A tmpfs starts empty: nothing to make before it exists.
         ensure_in(&root, "/tmp/work", mounts).unwrap();
         assert!(!root.join("tmp/work").exists());

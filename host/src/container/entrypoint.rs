@@ -1,5 +1,6 @@
-//! What a container runs: its entrypoint (`process.args[0]`) resolved inside the
-//! container's root filesystem, and whether it is WebAssembly or a native program.
+//! What a container runs: its entrypoint (`process.args[0]`) resolved in the container's
+//! files (its root filesystem and volumes), and whether it is WebAssembly or a native
+//! program.
 //!
 //! `module.wasm#function` names a non-default entry function. Paths are resolved the way
 //! the kernel will see them after `pivot_root` and the spec's mounts ([`ContainerView`]: a
@@ -12,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use shim_wasm_abi::ModuleKind;
 
+use super::module::ARTIFACTS_COME_FROM_THE_CACHE;
 use super::view::ContainerView;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -56,8 +58,7 @@ pub enum EntrypointError {
     )]
     Unknown { path: String },
     #[error(
-        "entrypoint {path} is a precompiled artifact; a container runs the module itself (the \
-         shim compiles it and keeps the artifact in its own cache): point the entrypoint at the .wasm"
+        "entrypoint {path} is a precompiled artifact; {ARTIFACTS_COME_FROM_THE_CACHE}: point the entrypoint at the .wasm"
     )]
     Artifact { path: String },
 }
@@ -181,9 +182,16 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 /// The first 4 KiB of the file at the container path `path`.
 fn read_head(view: &ContainerView, path: &Path) -> Result<Vec<u8>, EntrypointError> {
     let read = || -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::OpenOptionsExt;
         let host = view.host_path(path).ok_or(std::io::ErrorKind::NotFound)?;
+        // Non-blocking, and a file once open: a volume's file may have been swapped for a
+        // FIFO since it was looked at, which must not hold the create.
+        let file = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(host)?;
+        if !file.metadata()?.is_file() {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        }
         let mut head = Vec::with_capacity(4096);
-        File::open(host)?.take(4096).read_to_end(&mut head)?;
+        file.take(4096).read_to_end(&mut head)?;
         Ok(head)
     };
     read().map_err(|source| EntrypointError::Read { path: path.display().to_string(), source })

@@ -15,7 +15,7 @@ use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use shim_wasm_abi::host::{EngineInstance, LoadedPlugin, RunSpec};
 use shim_wasm_abi::{ModuleKind, Status};
 
-use super::module::WasmSource;
+use super::module::{ARTIFACTS_COME_FROM_THE_CACHE, WasmSource};
 use super::{capabilities, inherited};
 use crate::exit::{CANNOT_RUN, Failure};
 
@@ -324,7 +324,7 @@ fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32
         return Err(Failure::new(
             CANNOT_RUN,
             format!(
-                "{} became a precompiled artifact after the container was created; a container runs modules only",
+                "{} became a precompiled artifact after the container was created; {ARTIFACTS_COME_FROM_THE_CACHE}",
                 module.describe()
             ),
         ));

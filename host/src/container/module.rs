@@ -39,6 +39,11 @@ impl WasmSource {
     }
 }
 
+/// Why a precompiled artifact from the container's files or image is refused: an engine
+/// loads an artifact as native code, so only the shim's own cache may make one.
+pub const ARTIFACTS_COME_FROM_THE_CACHE: &str =
+    "a container runs modules: the shim compiles them and keeps the artifacts in its own cache";
+
 /// The container's image, opened on first use (native containers never need it).
 pub struct ImageLookup<'a> {
     containerd: Option<&'a Containerd>,
@@ -107,7 +112,7 @@ impl<'a> ImageLookup<'a> {
         let (file, digest, label_on) = match source {
             WasmSource::File(path) => {
                 // The cache follows images: a module on a volume is not the image's.
-                let Located::Root { .. } = view.locate(path) else {
+                let located @ Located::Root { .. } = view.locate(path) else {
                     tracing::info!(%id, module = %path.display(), "module on a volume: compiled when the container starts, not cached");
                     return None;
                 };
@@ -115,7 +120,7 @@ impl<'a> ImageLookup<'a> {
                 opened = File::options()
                     .read(true)
                     .custom_flags(libc::O_NONBLOCK)
-                    .open(view.host_path(path)?)
+                    .open(located.host_path()?)
                     .ok()
                     .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))?;
                 // BLAKE3: several times faster than SHA-256 on a large module.

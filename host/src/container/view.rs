@@ -14,8 +14,9 @@ use libcontainer::oci_spec::runtime::Spec;
 pub enum Located {
     /// `rest` (absolute, inside the container) is under the root filesystem `base`.
     Root { base: PathBuf, rest: PathBuf },
-    /// `rest` (absolute, inside the mount) is under the bind mount source `base`.
-    Bind { base: PathBuf, rest: PathBuf },
+    /// `rest` (absolute, inside the mount; `/` for the mount itself, which may be a single
+    /// file) is under the bind mount source `base`.
+    Bind { base: PathBuf, rest: PathBuf, read_only: bool },
     /// Under a mount the shim cannot look into before the container exists.
     Hidden,
 }
@@ -24,9 +25,12 @@ impl Located {
     /// The path on the host, if it can be seen now.
     pub fn host_path(&self) -> Option<PathBuf> {
         match self {
-            Self::Root { base, rest } | Self::Bind { base, rest } => {
-                Some(base.join(rest.strip_prefix("/").unwrap_or(rest)))
-            }
+            Self::Root { base, rest } | Self::Bind { base, rest, .. } => match rest.strip_prefix("/") {
+                // The mount itself: `base.join("")` would add a `/`, wrong for a file.
+                Ok(inside) if inside.as_os_str().is_empty() => Some(base.clone()),
+                Ok(inside) => Some(base.join(inside)),
+                Err(_) => Some(base.join(rest)),
+            },
             Self::Hidden => None,
         }
     }
@@ -35,20 +39,21 @@ impl Located {
 #[derive(Debug, Clone)]
 struct Mount {
     destination: PathBuf,
-    /// The source of a bind mount; `None` for other kinds.
-    bind_source: Option<PathBuf>,
+    /// The source of a bind mount, and whether it is read-only; `None` for other kinds.
+    bind: Option<(PathBuf, bool)>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ContainerView {
     root: PathBuf,
-    /// In the spec's order: a later mount covers an earlier one at the same place.
+    /// In the spec's order: each covers what earlier ones put at or under its destination.
     mounts: Vec<Mount>,
 }
 
 impl ContainerView {
-    /// The view of a container with root filesystem `root` (on the host) and `spec`'s mounts.
-    pub fn new(root: &Path, spec: &Spec) -> Self {
+    /// The view of a container with root filesystem `root` (on the host) and `spec`'s
+    /// mounts; a relative bind source is relative to `bundle`, as runc takes it.
+    pub fn new(bundle: &Path, root: &Path, spec: &Spec) -> Self {
         let mounts = spec
             .mounts()
             .as_deref()
@@ -56,11 +61,13 @@ impl ContainerView {
             .iter()
             .filter(|m| m.destination() != Path::new("/"))
             .map(|m| {
-                let bind = m.typ().as_deref() == Some("bind")
-                    || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
+                let options = m.options().as_deref().unwrap_or_default();
+                let is_bind =
+                    m.typ().as_deref() == Some("bind") || options.iter().any(|o| o == "bind" || o == "rbind");
+                let read_only = options.iter().any(|o| o == "ro");
                 Mount {
                     destination: m.destination().clone(),
-                    bind_source: m.source().clone().filter(|_| bind),
+                    bind: m.source().as_ref().filter(|_| is_bind).map(|s| (bundle.join(s), read_only)),
                 }
             })
             .collect();
@@ -73,25 +80,20 @@ impl ContainerView {
         Self { root: root.to_path_buf(), mounts: Vec::new() }
     }
 
-    /// Where the absolute container path `path` will be: the deepest mount that holds it
-    /// (the last of equals), else the root filesystem.
+    /// Where the absolute container path `path` will be: under the last mount of the spec
+    /// whose destination holds it (mounts are made in order, a later one covering what is
+    /// under it), else in the root filesystem.
     pub fn locate(&self, path: &Path) -> Located {
         let path = Path::new("/").join(path);
-        let covering = self
-            .mounts
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| path.starts_with(&m.destination))
-            .max_by_key(|(i, m)| (m.destination.components().count(), *i));
+        let covering = self.mounts.iter().rev().find(|m| path.starts_with(&m.destination));
         match covering {
             None => Located::Root { base: self.root.clone(), rest: path },
-            Some((_, mount)) => match &mount.bind_source {
-                Some(source) => Located::Bind {
-                    base: source.clone(),
-                    rest: Path::new("/").join(path.strip_prefix(&mount.destination).unwrap_or(Path::new(""))),
-                },
-                None => Located::Hidden,
+            Some(Mount { destination, bind: Some((source, read_only)) }) => Located::Bind {
+                base: source.clone(),
+                rest: Path::new("/").join(path.strip_prefix(destination).unwrap_or(Path::new(""))),
+                read_only: *read_only,
             },
+            Some(_) => Located::Hidden,
         }
     }
 
@@ -113,21 +115,27 @@ mod tests {
             "mounts": [
                 { "destination": "/data", "type": "bind", "source": "/srv/one", "options": ["rbind"] },
                 { "destination": "/data/deep", "type": "none", "source": "/srv/two", "options": ["bind", "ro"] },
+                { "destination": "/opt", "type": "bind", "source": "/srv/opt", "options": ["rbind"] },
+                { "destination": "/opt/deep", "type": "bind", "source": "/srv/deep", "options": ["rbind", "ro"] },
                 { "destination": "/data", "type": "bind", "source": "/srv/later", "options": ["rbind"] },
+                { "destination": "/app.wasm", "type": "bind", "source": "files/app.wasm", "options": ["rbind"] },
                 { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs" },
             ],
         }))
         .unwrap();
-        let view = ContainerView::new(Path::new("/bundle/rootfs"), &spec);
+        let view = ContainerView::new(Path::new("/bundle"), Path::new("/bundle/rootfs"), &spec);
         let at = |p: &str| view.host_path(Path::new(p)).map(|p| p.display().to_string());
         assert_eq!(at("/app/m.wasm").as_deref(), Some("/bundle/rootfs/app/m.wasm"));
-        assert_eq!(at("/data/m.wasm").as_deref(), Some("/srv/later/m.wasm"));
-        assert_eq!(at("/data/deep/m.wasm").as_deref(), Some("/srv/two/m.wasm"));
+        // A later mount at /data covers the earlier /data/deep.
+        assert_eq!(at("/data/deep/m.wasm").as_deref(), Some("/srv/later/deep/m.wasm"));
+        assert_eq!(at("/opt/deep/m.wasm").as_deref(), Some("/srv/deep/m.wasm"));
         assert_eq!(at("/datax/m.wasm").as_deref(), Some("/bundle/rootfs/datax/m.wasm"));
+        // A single file mounted, from a source relative to the bundle: no trailing `/`.
+        assert_eq!(at("/app.wasm").as_deref(), Some("/bundle/files/app.wasm"));
         assert_eq!(at("/tmp/m.wasm"), None);
         assert_eq!(
-            view.locate(Path::new("/data")),
-            Located::Bind { base: "/srv/later".into(), rest: "/".into() }
+            view.locate(Path::new("/opt/deep/x")),
+            Located::Bind { base: "/srv/deep".into(), rest: "/x".into(), read_only: true }
         );
     }
 }

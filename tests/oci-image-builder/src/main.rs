@@ -33,7 +33,8 @@ struct Args {
     #[arg(long = "entrypoint", value_name = "ARG", required = true, allow_hyphen_values = true)]
     entrypoint: Vec<String>,
     /// HOST_PATH — a wasm layer (runwasi's image format: the layer is the module or
-    /// component itself, `.wat` assembled; the image's platform becomes wasip1/wasm)
+    /// component itself, `.wat` assembled, other bytes as they are; the image's platform
+    /// becomes wasip1/wasm)
     #[arg(long = "wasm-layer", value_name = "HOST")]
     wasm_layers: Vec<PathBuf>,
     /// Environment variable KEY=VALUE for the image config
@@ -58,7 +59,13 @@ fn main() -> Result<()> {
         blobs.push(layer);
     }
     for path in &args.wasm_layers {
-        let binary = wat::parse_file(path).with_context(|| format!("read {}", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+        // Text is assembled; anything else goes in as it is (binaries, and the bad layers
+        // of the tests: an artifact, say).
+        let binary = match wat::parse_bytes(&bytes) {
+            Ok(binary) => binary.into_owned(),
+            Err(_) => bytes,
+        };
         // A component's preamble has layer 1 (bytes 6..8) where a core module has 0.
         let media_type = if binary.get(6..8) == Some(&[1, 0]) {
             "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm"
