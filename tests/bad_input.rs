@@ -35,6 +35,21 @@ fn an_environment_entry_without_a_name() {
     }
 }
 
+/// Mistakes in the spec's process, each one line through the task API, nothing left.
+#[test]
+fn spec_mistakes_are_one_line_each() {
+    let cases = [
+        (json!({ "args": ["/nope.wasm"] }), r#"entrypoint "/nope.wasm" not found in the container image or its volumes"#),
+        (json!({ "args": [] }), "the container has no process.args"),
+        (json!({ "cwd": "relative/dir" }), r#"the working directory "relative/dir" (process.cwd) is not an absolute path"#),
+        (json!({ "env": ["PATH=/bin", "A\u{0}B=1"] }), "invalid environment variable"),
+    ];
+    for (i, (edit, expected)) in cases.into_iter().enumerate() {
+        let err = create_error(&format!("bad-spec-{i}"), Workload::WasmHello, edit);
+        assert!(err.contains(expected), "case {i}: {err}");
+    }
+}
+
 /// An entrypoint that is a directory is named as one, not reported missing.
 #[test]
 fn an_entrypoint_that_is_a_directory() {
