@@ -105,6 +105,20 @@ stress: plugins fixtures
 soak: plugins fixtures
 	$(STRESS_TEST) soak
 
+# Fuzzing (not in CI): libFuzzer through cargo-fuzz (installed if missing), on the nightly
+# toolchain it needs; FUZZ_SECONDS per target (300). Seeds: the packaged TOML files and the
+# corpus modules; crashes land in fuzz/artifacts/<target>/ (see fuzz/Cargo.toml).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS = config_text options_message plugin_boundary
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/config_text fuzz/corpus/plugin_boundary fuzz/corpus/options_message
+	cp packaging/config.toml packaging/runtimes/*.toml fuzz/corpus/config_text/
+	cp $(TARGET_DIR)/corpus/*.wasm fuzz/corpus/plugin_boundary/ 2>/dev/null || true
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
+
 demo: deps-demo build plugin-wasmtime
 	$(CARGO) build --release -p oci-image-builder
 	bash tests/demo/run.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release $(TARGET_DIR)/release/oci-image-builder
