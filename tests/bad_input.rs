@@ -39,9 +39,15 @@ fn an_environment_entry_without_a_name() {
 #[test]
 fn spec_mistakes_are_one_line_each() {
     let cases = [
-        (json!({ "args": ["/nope.wasm"] }), r#"entrypoint "/nope.wasm" not found in the container image or its volumes"#),
+        (
+            json!({ "args": ["/nope.wasm"] }),
+            r#"entrypoint "/nope.wasm" not found in the container image or its volumes"#,
+        ),
         (json!({ "args": [] }), "the container has no process.args"),
-        (json!({ "cwd": "relative/dir" }), r#"the working directory "relative/dir" (process.cwd) is not an absolute path"#),
+        (
+            json!({ "cwd": "relative/dir" }),
+            r#"the working directory "relative/dir" (process.cwd) is not an absolute path"#,
+        ),
         (json!({ "env": ["PATH=/bin", "A\u{0}B=1"] }), "invalid environment variable"),
     ];
     for (i, (edit, expected)) in cases.into_iter().enumerate() {
