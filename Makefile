@@ -48,7 +48,7 @@ else
 LINT_EXCLUDE := --exclude engine-wasmedge
 endif
 
-.PHONY: build plugins plugin-wasmedge fixtures header test e2e lint deps-demo deps-test deps-packages bench stress soak demo install uninstall packages rpms test-packages clean $(addprefix plugin-,$(PLUGINS))
+.PHONY: build plugins plugin-wasmedge fixtures header test e2e lint deps-demo deps-test deps-packages bench stress soak fuzz demo install uninstall packages rpms test-packages clean $(addprefix plugin-,$(PLUGINS))
 
 build:
 	$(CARGO) build --release -p containerd-shim-wasm

@@ -87,3 +87,20 @@ fn a_module_that_becomes_an_artifact_before_start_is_not_run() {
     shim.delete(&id).unwrap();
     shim.shutdown().unwrap();
 }
+
+/// A module mounted as a single file (a ConfigMap key or a `subPath`) runs too.
+#[test]
+fn a_module_mounted_as_one_file_runs() {
+    let volume = tempfile::tempdir().unwrap();
+    let file = volume.path().join("module-from-a-configmap");
+    fs::copy(corpus("hello_tiny"), &file).unwrap();
+    let mut shim = ShimServer::start("vol-file", Runtime::Wasm { engine: "wasmtime" }, Workload::WasmArgs);
+    shim.spec_edit = Some(Box::new(move |_, spec| {
+        spec["process"]["args"] = json!(["/app.wasm"]);
+        spec["mounts"].as_array_mut().unwrap().push(
+            json!({ "destination": "/app.wasm", "type": "bind", "source": file, "options": ["rbind", "ro"] }),
+        );
+    }));
+    assert_eq!(shim.run_for_output(1, Workload::WasmArgs).unwrap(), "hello from wasm\n");
+    shim.shutdown().unwrap();
+}

@@ -102,7 +102,7 @@ fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecut
     let env = process.and_then(|p| p.env().clone()).unwrap_or_default();
     check_env(&env)?;
     let root = spec.root().as_ref().map_or_else(|| "rootfs".into(), |r| r.path().clone());
-    let view = ContainerView::new(&request.bundle, &request.bundle.join(root), &spec);
+    let view = ContainerView::new(&request.bundle.join(root), &spec);
     cwd::ensure(&view, &spec).map_err(|e| Failure::new(SHIM_FAILURE, e))?;
     let mut image = ImageLookup::new(request.containerd.as_ref(), &request.id);
     let (module, entry, kind) = match classify(&view, &args, &env) {

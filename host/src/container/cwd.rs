@@ -1,11 +1,11 @@
 //! The process's working directory (`process.cwd`) exists before libcontainer's init
-//! changes into it: runc makes a missing one (0755, inside the container's root), and a
-//! container that works under runc must work here; libcontainer alone fails with "failed
-//! to unix syscall". Made from the worker, before the container exists, where the
+//! changes into it: runc makes a missing one (0755, inside the container's root, after
+//! the mounts), and libcontainer alone fails with "failed to unix syscall". Made from the worker, before the container exists, where the
 //! container will see it ([`super::view`]): in the root filesystem, or in the source of
 //! the bind mount that will cover it (a volume). Symbolic links are resolved inside that
 //! root or source (`pathrs`), never outside it. A working directory under another kind of
-//! mount (a tmpfs, which starts empty) is left to that mount.
+//! mount (a tmpfs, which starts empty) or on a read-only volume is not made: where runc
+//! would make it on a tmpfs, the create fails here.
 
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
@@ -67,7 +67,7 @@ mod tests {
             "mounts": mounts,
         }))
         .unwrap();
-        ensure(&ContainerView::new(root.parent().unwrap(), root, &spec), &spec)
+        ensure(&ContainerView::new(root, &spec), &spec)
     }
 
     #[test]

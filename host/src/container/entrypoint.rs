@@ -147,6 +147,10 @@ pub fn resolve(view: &ContainerView, path: &Path) -> Option<PathBuf> {
             _ => {}
         }
         let candidate = resolved.join(&part);
+        if view.is_mount_point(&candidate) {
+            resolved = candidate;
+            continue;
+        }
         match view.host_path(&candidate).map(std::fs::read_link) {
             Some(Ok(target)) => {
                 links += 1;

@@ -52,8 +52,9 @@ pub struct ContainerView {
 
 impl ContainerView {
     /// The view of a container with root filesystem `root` (on the host) and `spec`'s
-    /// mounts; a relative bind source is relative to `bundle`, as runc takes it.
-    pub fn new(bundle: &Path, root: &Path, spec: &Spec) -> Self {
+    /// mounts. A bind mount with a relative source is not looked into: libcontainer takes
+    /// it from the init process's working directory, not the bundle as runc does.
+    pub fn new(root: &Path, spec: &Spec) -> Self {
         let mounts = spec
             .mounts()
             .as_deref()
@@ -67,7 +68,7 @@ impl ContainerView {
                 let read_only = options.iter().any(|o| o == "ro");
                 Mount {
                     destination: m.destination().clone(),
-                    bind: m.source().as_ref().filter(|_| is_bind).map(|s| (bundle.join(s), read_only)),
+                    bind: m.source().clone().filter(|s| is_bind && s.is_absolute()).map(|s| (s, read_only)),
                 }
             })
             .collect();
@@ -101,6 +102,13 @@ impl ContainerView {
     pub fn host_path(&self, path: &Path) -> Option<PathBuf> {
         self.locate(path).host_path()
     }
+
+    /// Whether `path` is where a mount of the spec goes: what is there is the mount's
+    /// source as the host resolves it, never a link to follow inside the container.
+    pub fn is_mount_point(&self, path: &Path) -> bool {
+        let path = Path::new("/").join(path);
+        self.mounts.iter().any(|m| m.destination == path)
+    }
 }
 
 #[cfg(test)]
@@ -119,19 +127,21 @@ mod tests {
                 { "destination": "/opt/deep", "type": "bind", "source": "/srv/deep", "options": ["rbind", "ro"] },
                 { "destination": "/data", "type": "bind", "source": "/srv/later", "options": ["rbind"] },
                 { "destination": "/app.wasm", "type": "bind", "source": "files/app.wasm", "options": ["rbind"] },
+                { "destination": "/one.wasm", "type": "bind", "source": "/srv/one.wasm", "options": ["rbind"] },
                 { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs" },
             ],
         }))
         .unwrap();
-        let view = ContainerView::new(Path::new("/bundle"), Path::new("/bundle/rootfs"), &spec);
+        let view = ContainerView::new(Path::new("/bundle/rootfs"), &spec);
         let at = |p: &str| view.host_path(Path::new(p)).map(|p| p.display().to_string());
         assert_eq!(at("/app/m.wasm").as_deref(), Some("/bundle/rootfs/app/m.wasm"));
         // A later mount at /data covers the earlier /data/deep.
         assert_eq!(at("/data/deep/m.wasm").as_deref(), Some("/srv/later/deep/m.wasm"));
         assert_eq!(at("/opt/deep/m.wasm").as_deref(), Some("/srv/deep/m.wasm"));
         assert_eq!(at("/datax/m.wasm").as_deref(), Some("/bundle/rootfs/datax/m.wasm"));
-        // A single file mounted, from a source relative to the bundle: no trailing `/`.
-        assert_eq!(at("/app.wasm").as_deref(), Some("/bundle/files/app.wasm"));
+        // A single file mounted: no trailing `/`. A relative source is not looked into.
+        assert_eq!(at("/one.wasm").as_deref(), Some("/srv/one.wasm"));
+        assert_eq!(at("/app.wasm"), None);
         assert_eq!(at("/tmp/m.wasm"), None);
         assert_eq!(
             view.locate(Path::new("/opt/deep/x")),

@@ -46,6 +46,7 @@ pub fn run() -> Outcome {
     }
     // SAFETY: the descriptor the parent put the request on; owned (and closed) here.
     let request_file = unsafe { fs::File::from_raw_fd(REQUEST_FD) };
+    let loaded = claim_loaded_fd();
     let request: EngineRequest = serde_json::from_reader(std::io::BufReader::new(request_file))
         .map_err(|e| Failure::new(SHIM_FAILURE, format!("malformed engine request: {e}")))?;
     let config = ShimConfig::load()?;
@@ -54,7 +55,7 @@ pub fn run() -> Outcome {
         // Bad settings are the operator's to fix, not the module's.
         Failure::new(SHIM_FAILURE, e.to_string())
     })?;
-    announce_loaded();
+    announce_loaded(loaded);
     let module = fs::read(&request.module).map_err(|e| {
         Failure::new(CANNOT_RUN, format!("cannot read module {}: {e}", request.module.display()))
     })?;
@@ -82,16 +83,24 @@ pub fn run() -> Outcome {
     }
 }
 
-/// Tells the parent the plugin loaded (see [`LOADED_FD`]) and closes the descriptor, so
-/// the program never holds it.
-fn announce_loaded() {
-    // SAFETY: F_GETFD only asks whether the descriptor is open.
-    if unsafe { libc::fcntl(LOADED_FD, libc::F_GETFD) } < 0 {
-        return;
+/// The pipe the parent waits on (see [`LOADED_FD`]), taken before the plugin is loaded:
+/// close-on-exec, so that nothing the plugin starts keeps it open, and never a descriptor
+/// the plugin opened itself.
+fn claim_loaded_fd() -> Option<fs::File> {
+    // SAFETY: fcntl on a descriptor number: asks whether it is open, then sets
+    // close-on-exec on it.
+    if unsafe { libc::fcntl(LOADED_FD, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return None;
     }
     // SAFETY: the pipe the parent put at LOADED_FD; owned (and closed) here.
-    let mut pipe = unsafe { fs::File::from_raw_fd(LOADED_FD) };
-    let _ = pipe.write_all(b"1");
+    Some(unsafe { fs::File::from_raw_fd(LOADED_FD) })
+}
+
+/// Tells the parent the plugin loaded and closes the pipe, so the program never holds it.
+fn announce_loaded(loaded: Option<fs::File>) {
+    if let Some(mut pipe) = loaded {
+        let _ = pipe.write_all(b"1");
+    }
 }
 
 fn compile(engine: &EngineInstance<'_>, module: &[u8], output: &Path) -> Outcome {

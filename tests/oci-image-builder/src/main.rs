@@ -60,10 +60,13 @@ fn main() -> Result<()> {
     }
     for path in &args.wasm_layers {
         let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-        // Text is assembled; anything else goes in as it is (binaries, and the bad layers
-        // of the tests: an artifact, say).
+        // Text is assembled (an error in it is an error here); bytes that are not text go
+        // in as they are (binaries, and the bad layers of the tests: an artifact, say).
         let binary = match wat::parse_bytes(&bytes) {
             Ok(binary) => binary.into_owned(),
+            Err(e) if std::str::from_utf8(&bytes).is_ok() => {
+                bail!("{}: {e}", path.display())
+            }
             Err(_) => bytes,
         };
         // A component's preamble has layer 1 (bytes 6..8) where a core module has 0.
