@@ -109,6 +109,13 @@ fn signals_runc_accepts_and_one_it_does_not() {
     }
     let err = shim.api.kill(&id, 65, CALL_BOUND).unwrap_err();
     assert!(err.contains("invalid signal 65"), "{err}");
+    let err = shim.api.kill(&id, 0, CALL_BOUND).unwrap_err();
+    assert!(err.contains("invalid signal 0: signals are 1 to 64"), "{err}");
+    for bad in [0, 65] {
+        let err = shim.api.kill_all(&id, bad, CALL_BOUND).unwrap_err();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("cannot kill"), "kill --all {bad}: {err}");
+    }
     shim.api.kill(&id, libc::SIGKILL as u32, CALL_BOUND).unwrap();
     assert_eq!(shim.api.wait(&id, WAIT_BOUND).unwrap().exit_status, 137);
     shim.delete(&id).unwrap();

@@ -40,6 +40,30 @@ fn a_plugin_written_in_c_runs_through_the_host() {
     assert_eq!(ran.stdout, "args:m.wasm x y z\nenv:EXIT_CODE=7\nenv:A=b c\ndir:/data\ncwd:/\n");
 }
 
+/// `run`'s own options, each wrong in its own way: one line, status 125, nothing run.
+#[test]
+fn bad_run_options_are_one_line_each() {
+    let node = Node::new("run-options");
+    node.install("echo", &c_plugin("echo"));
+    let module = fake_module(&node);
+    for (args, expected) in [
+        (vec!["--env", "NOEQUALS"], r#"--env "NOEQUALS" is not KEY=VALUE"#),
+        (vec!["--env", "=value"], r#"--env "=value" is not KEY=VALUE"#),
+        (vec!["--setting", "opt_level"], r#"--setting "opt_level" is not KEY=VALUE"#),
+        (
+            vec!["--dir", "/nonexistent/dir"],
+            r#"--dir "/nonexistent/dir": /nonexistent/dir is not a directory"#,
+        ),
+    ] {
+        let mut all = vec!["run", "--engine", "echo"];
+        all.extend(args);
+        all.push(&module);
+        let ran = node.run(&all);
+        ran.assert_error(125, &[expected]);
+        assert!(ran.stdout.is_empty(), "{all:?} ran the program: {}", ran.stdout);
+    }
+}
+
 #[test]
 fn plugin_errors_come_back_as_one_line() {
     let node = Node::new("c-plugin-error");
