@@ -33,6 +33,8 @@ use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Code, Request};
 use sha2::{Digest, Sha256};
 
+use super::manifest::Blob;
+
 /// A bound for one call (a blob of hundreds of MiB reads in well under this).
 const CALL_BOUND: Duration = Duration::from_secs(20);
 /// Bytes per write message (containerd accepts messages up to 16 MiB).
@@ -52,14 +54,6 @@ pub enum Check<'a> {
     /// Its size only (layers, whose digest containerd checked when it pulled them; it
     /// does not check again on reads either).
     Size(u64),
-}
-
-/// A descriptor of a blob in the content store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blob {
-    pub media_type: String,
-    pub digest: String,
-    pub size: i64,
 }
 
 #[derive(Debug, thiserror::Error)]

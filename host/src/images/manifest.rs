@@ -4,7 +4,14 @@
 
 use oci_spec::image::{Arch, Descriptor, ImageIndex, ImageManifest, MediaType, Os};
 
-use super::client::Blob;
+/// A descriptor of a blob in the content store. (Here, not with the client, so that this
+/// parser of what images hold stands alone: `make fuzz` includes it.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub media_type: String,
+    pub digest: String,
+    pub size: i64,
+}
 
 /// Layer media types whose blob is the wasm binary itself.
 pub const WASM_LAYER_TYPES: [&str; 3] = [

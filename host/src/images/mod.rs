@@ -16,7 +16,8 @@ use std::fs::File;
 
 use serde::{Deserialize, Serialize};
 
-use client::{Blob, Client, ClientError};
+use client::{Client, ClientError};
+use manifest::Blob;
 use manifest::WasmLayer;
 
 /// The containerd that asked for the container, from the shim's command line.
