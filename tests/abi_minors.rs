@@ -5,26 +5,19 @@
 mod support;
 
 use std::ffi::c_void;
-use std::fs;
 use std::io::{Read, Seek};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use shim_wasm_abi::ffi::*;
-use support::{Node, c_plugin, path_str, wasmtime_plugin};
-
-fn empty_start_module(node: &Node) -> String {
-    let module = node.root().join("m.wasm");
-    fs::write(&module, wat::parse_str(r#"(module (func (export "_start")))"#).unwrap()).unwrap();
-    path_str(&module).to_string()
-}
+use support::{Node, c_plugin, wasmtime_plugin};
 
 #[test]
 fn plugins_of_an_older_and_a_later_minor_run_on_this_shim() {
     let node = Node::new("abi-minors");
     node.install("echo_1_0", &c_plugin("echo_1_0"));
     node.install("echo_later", &c_plugin("echo_later"));
-    let module = empty_start_module(&node);
+    let module = node.empty_module();
 
     let listed = node.run(&["engines"]);
     let later_minor = SHIM_WASM_ABI_MINOR + 1;

@@ -9,18 +9,11 @@ use std::os::unix::fs::PermissionsExt;
 
 use support::{Node, c_plugin, panic_plugin, path_str};
 
-fn fake_module(node: &Node) -> String {
-    let module = node.root().join("m.wasm");
-    // The smallest module every engine would run: an empty `_start`.
-    fs::write(&module, wat::parse_str(r#"(module (func (export "_start")))"#).unwrap()).unwrap();
-    path_str(&module).to_string()
-}
-
 #[test]
 fn a_plugin_written_in_c_runs_through_the_host() {
     let node = Node::new("c-plugin");
     node.install("echo", &c_plugin("echo"));
-    let module = fake_module(&node);
+    let module = node.empty_module();
     let dir = format!("{}:/data", node.root().display());
     let ran = node.run(&[
         "run",
@@ -45,7 +38,7 @@ fn a_plugin_written_in_c_runs_through_the_host() {
 fn bad_run_options_are_one_line_each() {
     let node = Node::new("run-options");
     node.install("echo", &c_plugin("echo"));
-    let module = fake_module(&node);
+    let module = node.empty_module();
     for (args, expected) in [
         (vec!["--env", "NOEQUALS"], r#"--env "NOEQUALS" is not KEY=VALUE"#),
         (vec!["--env", "=value"], r#"--env "=value" is not KEY=VALUE"#),
@@ -68,7 +61,7 @@ fn bad_run_options_are_one_line_each() {
 fn plugin_errors_come_back_as_one_line() {
     let node = Node::new("c-plugin-error");
     node.install("echo", &c_plugin("echo"));
-    let module = fake_module(&node);
+    let module = node.empty_module();
     let ran = node.run(&["run", "--engine", "echo", "--setting", "x=1", &module]);
     ran.assert_error(125, &["echo engine_new failed (invalid argument): the echo engine takes no settings"]);
 }
@@ -77,7 +70,7 @@ fn plugin_errors_come_back_as_one_line() {
 fn plugin_logs_reach_the_shim_log() {
     let node = Node::new("c-plugin-log");
     node.install("echo", &c_plugin("echo"));
-    let module = fake_module(&node);
+    let module = node.empty_module();
     let out =
         node.shim().env("RUST_LOG", "warn").args(["run", "--engine", "echo", &module]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -162,7 +155,7 @@ fn every_bad_plugin_is_refused_with_its_own_error() {
 #[test]
 fn running_a_bad_plugin_gives_the_same_error() {
     let node = node_with_bad_plugins();
-    let module = fake_module(&node);
+    let module = node.empty_module();
     for (name, fragments) in REFUSALS {
         let ran = node.run(&["run", "--engine", name, &module]);
         ran.assert_error(125, fragments);
@@ -174,7 +167,7 @@ fn a_crash_inside_run_ends_only_the_engine_process() {
     let node = Node::new("crash");
     node.install("crash", &c_plugin("crash"));
     node.install("echo", &c_plugin("echo"));
-    let module = fake_module(&node);
+    let module = node.empty_module();
     let ran = node.run(&["run", "--engine", "crash", &module]);
     ran.assert_error(139, &["the crash engine process crashed: killed by signal SIGSEGV (11)", "crash.so"]);
     // The process that lists plugins loads each in its own engine process: all listed.
@@ -190,7 +183,7 @@ fn a_crash_inside_run_ends_only_the_engine_process() {
 fn a_panic_inside_run_is_caught_at_the_boundary() {
     let node = Node::new("panic");
     node.install("panicky", &panic_plugin());
-    let module = fake_module(&node);
+    let module = node.empty_module();
     let ran = node.run(&["run", "--engine", "panicky", &module]);
     ran.assert_error(125, &["panicky run failed (plugin panicked): the panicky plugin panicked in run: the panicky engine always panics in run"]);
 }
@@ -199,7 +192,7 @@ fn a_panic_inside_run_is_caught_at_the_boundary() {
 fn engine_names_are_never_paths() {
     let node = Node::new("names");
     node.install("echo", &c_plugin("echo"));
-    let module = fake_module(&node);
+    let module = node.empty_module();
     for name in ["../engines/echo", "/bin/sh", "echo.so", "Echo"] {
         let ran = node.run(&["run", "--engine", name, &module]);
         ran.assert_error(125, &["invalid engine name", "never paths"]);
@@ -213,7 +206,7 @@ fn engine_names_are_never_paths() {
 fn a_missing_engine_names_the_directories_and_the_plugins_present() {
     let node = Node::new("missing");
     node.install("echo", &c_plugin("echo"));
-    let module = fake_module(&node);
+    let module = node.empty_module();
     let ran = node.run(&["run", "--engine", "wamr", &module]);
     let dirs = node.engines().display().to_string();
     ran.assert_error(
@@ -241,7 +234,7 @@ fn plugins_load_only_from_configured_directories() {
 fn an_untrusted_engine_directory_is_not_used() {
     let node = Node::new("untrusted-dir");
     node.install("echo", &c_plugin("echo"));
-    let module = fake_module(&node);
+    let module = node.empty_module();
     fs::set_permissions(node.engines(), fs::Permissions::from_mode(0o777)).unwrap();
     let ran = node.run(&["run", "--engine", "echo", &module]);
     ran.assert_error(
@@ -303,7 +296,7 @@ fn links_and_writable_parents_are_refused_at_load() {
     let target = open.join("echo.so");
     fs::copy(c_plugin("echo"), &target).unwrap();
     std::os::unix::fs::symlink(&target, node.engines().join("echo.so")).unwrap();
-    let module = fake_module(&node);
+    let module = node.empty_module();
     let ran = node.run(&["run", "-e", "echo", &module]);
     ran.assert_error(125, &["echo.so is a symbolic link"]);
 
@@ -311,7 +304,7 @@ fn links_and_writable_parents_are_refused_at_load() {
     let shared = Node::new("trust-parent");
     shared.install("echo", &c_plugin("echo"));
     fs::set_permissions(shared.root(), fs::Permissions::from_mode(0o777)).unwrap();
-    let module = fake_module(&shared);
+    let module = shared.empty_module();
     let ran = shared.run(&["run", "-e", "echo", &module]);
     ran.assert_error(125, &["writable by group or others (mode 0777)", "can replace the plugin"]);
     fs::set_permissions(shared.root(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -335,7 +328,7 @@ fn a_plugin_that_hangs_while_loading_is_refused_at_a_bound() {
     assert_eq!(echo["status"], "ok");
 
     // `run` and `compile` load the plugin in an engine process that must say it loaded.
-    let module = fake_module(&node);
+    let module = node.empty_module();
     let out = node.root().join("m.cwasm");
     for args in [
         vec!["run", "--engine", "hang", module.as_str()],

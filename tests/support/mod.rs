@@ -112,6 +112,14 @@ impl Node {
         fs::write(self.config(), text).unwrap();
     }
 
+    /// The smallest module every engine would run (an empty `_start`), as `m.wasm` in the
+    /// node's directory; returns its path.
+    pub fn empty_module(&self) -> String {
+        let module = self.root().join("m.wasm");
+        fs::write(&module, wat::parse_str(r#"(module (func (export "_start")))"#).unwrap()).unwrap();
+        path_str(&module).to_string()
+    }
+
     /// Installs a plugin file as `<engine>.so` with mode 0755.
     pub fn install(&self, engine: &str, plugin: &Path) -> PathBuf {
         let dest = self.engines().join(format!("{engine}.so"));
