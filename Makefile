@@ -13,6 +13,8 @@
 #   make stress           tasks/s, latency and leaks under load, and memory per task,
 #                         against containerd's runc shim (not run in CI)
 #   make soak             10,000 tasks through one shim (not run in CI)
+#   make wasi-testsuite   the official WASI test suite through `run`, every plugin built
+#                         (WASI_TESTSUITE=checkout; not run in CI, see docs/engines.md)
 #   make demo             runs a wasm container through a private containerd and the shim
 
 PREFIX ?= /usr/local
@@ -48,7 +50,7 @@ else
 LINT_EXCLUDE := --exclude engine-wasmedge
 endif
 
-.PHONY: build plugins plugin-wasmedge fixtures header test e2e lint deps-demo deps-test deps-packages bench stress soak fuzz demo install uninstall packages rpms test-packages clean $(addprefix plugin-,$(PLUGINS))
+.PHONY: build plugins plugin-wasmedge fixtures header test e2e lint deps-demo deps-test deps-packages bench stress soak fuzz wasi-testsuite wasi-testsuite-given demo install uninstall packages rpms test-packages clean $(addprefix plugin-,$(PLUGINS))
 
 build:
 	$(CARGO) build --release -p containerd-shim-wasm
@@ -119,6 +121,15 @@ fuzz:
 	cd fuzz && for target in $(FUZZ_TARGETS); do \
 		cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
 	done
+
+# The official WASI test suite's preview-1 tests (72) through `run`, for every plugin built.
+# No registry ships the suite: WASI_TESTSUITE is a checkout of its prod/testsuite-base
+# branch (git clone -b prod/testsuite-base https://github.com/WebAssembly/wasi-testsuite).
+wasi-testsuite: wasi-testsuite-given build plugins
+	TARGET_DIR=$(TARGET_DIR) python3 tests/wasi-testsuite/run.py --suite $(WASI_TESTSUITE)
+
+wasi-testsuite-given:
+	@test -n "$(WASI_TESTSUITE)" || { echo "set WASI_TESTSUITE to a checkout of wasi-testsuite's prod/testsuite-base branch (see docs/engines.md)"; exit 2; }
 
 demo: deps-demo build plugin-wasmtime
 	$(CARGO) build --release -p oci-image-builder

@@ -167,6 +167,51 @@ fn files_in_a_preopened_directory() {
     });
 }
 
+/// Programs take the first preopen named "/" as the root of their file system (the WASI
+/// test suite's Rust programs too); it must be the directory given, writable. Wasmer's own
+/// in-memory root came first and refused every change (29 of the suite's 72 passed).
+#[test]
+fn the_root_preopen_is_the_directory_given() {
+    each_engine("root_preopen", |e| {
+        let root = e.node.root().join("root");
+        fs::create_dir(&root).unwrap();
+        let ran = e.run(&["--dir", &format!("{}:/", root.display()), path_str(&corpus("root_preopen"))]);
+        ran.assert_ok();
+        assert_eq!(ran.stdout, "ok\n", "{}", e.name);
+        assert_eq!(fs::read_to_string(root.join("made/renamed")).unwrap(), "written by wasm\n", "{}", e.name);
+        assert!(!root.join("made/link").exists(), "{}", e.name);
+    });
+}
+
+/// A module that imports what no engine provides is refused before it runs, with the
+/// import named (WAMR trapped when it was called, Wasmer said "Memory access error").
+#[test]
+fn an_unknown_import_is_named() {
+    each_engine("unknown_import", |e| {
+        let ran = e.run(&[path_str(&corpus("unknown_import"))]);
+        // libwasmedge's error carries no name ("unknown import"); the others name it.
+        let named =
+            if e.name == "wasmedge" { "unknown import" } else { "unknown import: `env::nothing_here`" };
+        ran.assert_error(126, &[named]);
+        assert_eq!(ran.stdout, "", "{}", e.name);
+    });
+}
+
+/// A command without a memory that calls no WASI function runs (Wasmer refused it:
+/// "No imported or exported memory found"). WAMR's loader applies the WASI application
+/// ABI to every command, which requires an exported memory (docs/engines.md).
+#[test]
+fn a_module_without_memory_runs() {
+    each_engine("no_memory", |e| {
+        let ran = e.run(&[path_str(&corpus("no_memory"))]);
+        if e.name == "wamr" {
+            ran.assert_error(126, &["a module with WASI apis must export memory"]);
+        } else {
+            assert_eq!(ran.code, Some(7), "{}: {}", e.name, ran.stderr);
+        }
+    });
+}
+
 #[test]
 fn a_trap_is_an_error_with_its_message() {
     each_engine("trap", |e| {

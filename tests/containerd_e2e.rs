@@ -361,8 +361,11 @@ fn an_oom_kill_is_published_as_a_task_oom_event() {
 #[test]
 fn the_corpus_runs_through_containerd_for_every_engine() {
     let ctd = Containerd::start("e2e-corpus", "");
-    let programs: std::collections::BTreeSet<&str> =
-        CASES.iter().map(|c| c.program).chain(["files", "stdin", "loop", "env", "grow"]).collect();
+    let programs: std::collections::BTreeSet<&str> = CASES
+        .iter()
+        .map(|c| c.program)
+        .chain(["files", "root_preopen", "stdin", "loop", "env", "grow"])
+        .collect();
     let mut files: Vec<(PathBuf, String)> =
         programs.iter().map(|p| (corpus(p), format!("/{p}.wasm"))).collect();
     let existing = ctd.node.root().join("existing.txt");
@@ -433,6 +436,9 @@ fn the_corpus_runs_through_containerd_for_every_engine() {
             ["entry: existing.txt", "entry: note.txt", "read back: written by wasm"],
             "{engine}"
         );
+        // The container's root, writable at the top (Wasmer's own root shadowed it).
+        let ran = run(&format!("{engine}-root"), &["/root_preopen.wasm"]);
+        assert_eq!((ran.code, ran.stdout.as_str()), (Some(0), "ok\n"), "{engine}: {}", ran.stderr);
 
         // stdin through the FIFO.
         let mut all = vec!["run", "--rm"];

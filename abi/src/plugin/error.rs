@@ -30,6 +30,14 @@ impl PluginError {
         Self::new(Status::InvalidModule, message)
     }
 
+    /// The module imports a function the engine does not provide: every engine refuses it
+    /// before it runs with this line (wasmtime's own wording).
+    pub fn unknown_import(module: &str, name: &str) -> Self {
+        Self::invalid_module(format!(
+            "cannot instantiate the module: unknown import: `{module}::{name}` has not been defined"
+        ))
+    }
+
     pub fn trap(message: impl Into<String>) -> Self {
         Self::new(Status::Trap, message)
     }

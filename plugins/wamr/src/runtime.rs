@@ -16,6 +16,10 @@ static INIT: OnceLock<bool> = OnceLock::new();
 pub fn init() -> Result<(), PluginError> {
     // SAFETY: wasm_runtime_init has no preconditions; called once.
     if *INIT.get_or_init(|| unsafe { sys::wasm_runtime_init() }) {
+        // WAMR prints its warnings (an unlinked import, say) on the process's own stdout,
+        // which is the program's; the plugin reports what matters as its error instead.
+        // SAFETY: sets a process-global level, no other preconditions.
+        unsafe { sys::wasm_runtime_set_log_level(sys::WASM_LOG_LEVEL_ERROR) };
         Ok(())
     } else {
         Err(PluginError::internal("cannot initialise the WAMR runtime"))
@@ -58,6 +62,7 @@ pub fn run(
     max_pages: Option<u32>,
 ) -> Result<i32, PluginError> {
     let loaded = load(bytes, request)?;
+    refuse_unknown_imports(loaded.module)?;
     let mut error = [0 as c_char; 256];
     let mut args: sys::InstantiationArgs = unsafe { std::mem::zeroed() };
     args.default_stack_size = stack_size;
@@ -124,6 +129,25 @@ pub fn run(
     let code = unsafe { sys::wasm_runtime_get_wasi_exit_code(instance.0) } as i32;
     let returned = request.entry.is_some() && ok && returns_i32(function, instance.0);
     Ok(if returned { results[0] as i32 } else { code })
+}
+
+/// WAMR instantiates a module whose function imports it lacks and traps only when one is
+/// called; the other engines refuse such a module before it runs, naming the import.
+fn refuse_unknown_imports(module: sys::wasm_module_t) -> Result<(), PluginError> {
+    // SAFETY: queries on a loaded module; the names point into it and live as long.
+    unsafe {
+        for index in 0..sys::wasm_runtime_get_import_count(module) {
+            let mut import: sys::wasm_import_t = std::mem::zeroed();
+            sys::wasm_runtime_get_import_type(module, index, &mut import);
+            if import.kind == sys::WASM_IMPORT_EXPORT_KIND_FUNC && !import.linked {
+                return Err(PluginError::unknown_import(
+                    &CStr::from_ptr(import.module_name).to_string_lossy(),
+                    &CStr::from_ptr(import.name).to_string_lossy(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn returns_i32(function: sys::wasm_function_inst_t, instance: sys::wasm_module_inst_t) -> bool {

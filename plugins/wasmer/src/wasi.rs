@@ -6,11 +6,28 @@ use std::sync::Arc;
 use shim_wasm_abi::plugin::{PluginError, RunRequest};
 use virtual_fs::host_fs;
 use wasmer::{Module, RuntimeError, Store, Type};
+use wasmer_wasix::fs::WasiFs;
+use wasmer_wasix::wasmer_wasix_types::wasi::Rights;
 use wasmer_wasix::{WasiEnv, WasiError};
 
 use crate::stdio::HostStream;
 
+/// The import modules wasmer-wasix provides functions for.
+const WASI_NAMESPACES: [&str; 4] = ["wasi_snapshot_preview1", "wasi_unstable", "wasix_32v1", "wasix_64v1"];
+
 pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -> Result<i32, PluginError> {
+    // wasmer-wasix reports an import it lacks as "Memory access error: Failed to create the
+    // instance", and refuses a module without a memory even when it uses no WASI function;
+    // wasmtime names the import, and runs the module.
+    if let Some(import) = module.imports().find(|i| !WASI_NAMESPACES.contains(&i.module())) {
+        return Err(PluginError::unknown_import(import.module(), import.name()));
+    }
+    if module.imports().next().is_none() {
+        let mut store = Store::new(engine.clone());
+        let instance = wasmer::Instance::new(&mut store, module, &wasmer::imports! {})
+            .map_err(|e| PluginError::invalid_module(format!("cannot instantiate the module: {e}")))?;
+        return call_entry(&mut store, &instance, request)?.or_else(exit_or_trap);
+    }
     // wasmer-wasix does its I/O through tokio; the program itself runs on this thread.
     let tokio =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| {
@@ -40,32 +57,70 @@ pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -
                 PluginError::io(format!("cannot preopen {} as {}: {e}", dir.host_path, dir.guest_path))
             })?;
     }
+    let guest_paths: Vec<String> = request.preopens.iter().map(|dir| dir.guest_path.to_owned()).collect();
+    builder = builder.setup_fs(Box::new(move |_, fs| name_preopens(fs, &guest_paths)));
 
     let mut store = Store::new(engine.clone());
     let (instance, wasi_env) = builder
         .instantiate(module.clone(), &mut store)
         .map_err(|e| PluginError::invalid_module(format!("cannot instantiate the module: {e}")))?;
 
+    let status = call_entry(&mut store, &instance, request)?.or_else(exit_or_trap);
+    // Closes the program's files and flushes its streams.
+    let exit_code = status.as_ref().ok().map(|code| (*code).into());
+    wasi_env.on_exit(&mut store, exit_code);
+    status
+}
+
+/// The name wasmer-wasix's own in-memory root gets instead of "/": one no program asks for.
+const WASMER_ROOT_NAME: &str = "/.wasmer-root";
+
+/// wasmer-wasix always puts an in-memory root of its own at fd 3, named "/", in which
+/// nothing can be created, and names each preopen by its guest path without the leading
+/// '/'. Programs (wasi-libc, Rust's standard library, the WASI test suite) take the first
+/// preopen named "/" as the file system's root, so they found wasmer's root instead of the
+/// container's. Here wasmer's root gets another name and each preopen its guest path, as
+/// wasmtime names them. A preopen also loses `FD_WRITE`, a right that means nothing on a
+/// directory: wasmer answers EISDIR when a directory is reopened with it, and programs
+/// reopen a preopen with the rights its fdstat reports (files opened under the preopen
+/// still get write rights, which come from its inheriting rights).
+fn name_preopens(fs: &mut WasiFs, guest_paths: &[String]) -> Result<(), String> {
+    let root = fs.root_inode.ino();
+    *fs.root_inode.name.write().unwrap() = WASMER_ROOT_NAME.into();
+    let preopen_fds = fs.preopen_fds.read().unwrap().clone();
+    let mut requested = guest_paths.iter();
+    for fd in preopen_fds {
+        let inode = fs.get_fd_inode(fd).map_err(|e| format!("preopen fd {fd}: {e}"))?;
+        if inode.ino() == root {
+            continue;
+        }
+        let Some(guest_path) = requested.next() else { break };
+        *inode.name.write().unwrap() = guest_path.clone().into();
+        if let Some(fd) = fs.fd_map.write().unwrap().get_mut(fd) {
+            fd.rights.remove(Rights::FD_WRITE);
+        }
+    }
+    Ok(())
+}
+
+/// Calls the entry function: its i32 result (or 0) is the exit status.
+fn call_entry(
+    store: &mut Store,
+    instance: &wasmer::Instance,
+    request: &RunRequest<'_>,
+) -> Result<Result<i32, RuntimeError>, PluginError> {
     let name = request.entry.unwrap_or("_start");
     let func = instance
         .exports
         .get_function(name)
         .map_err(|_| PluginError::invalid_argument(format!("the module exports no function `{name}`")))?;
-    let ty = func.ty(&store);
+    let ty = func.ty(store);
     if !ty.params().is_empty() || !matches!(ty.results(), [] | [Type::I32]) {
         return Err(PluginError::invalid_argument(format!(
             "entry function `{name}` must take no parameters and return nothing or an i32"
         )));
     }
-    let outcome = func.call(&mut store, &[]);
-    let status = match outcome {
-        Ok(values) => Ok(values.first().and_then(wasmer::Value::i32).unwrap_or(0)),
-        Err(error) => exit_or_trap(error),
-    };
-    // Closes the program's files and flushes its streams.
-    let exit_code = status.as_ref().ok().map(|code| (*code).into());
-    wasi_env.on_exit(&mut store, exit_code);
-    status
+    Ok(func.call(store, &[]).map(|values| values.first().and_then(wasmer::Value::i32).unwrap_or(0)))
 }
 
 /// `proc_exit` unwinds as a `WasiError::Exit`; anything else is a trap.
