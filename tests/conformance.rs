@@ -203,7 +203,7 @@ fn an_unknown_import_is_named() {
 #[test]
 fn a_module_without_memory_runs() {
     each_engine("no_memory", |e| {
-        let ran = e.run(&[path_str(&corpus("no_memory"))]);
+        let ran = e.run(&["--entry", "seven", path_str(&corpus("no_memory"))]);
         if e.name == "wamr" {
             ran.assert_error(126, &["a module with WASI apis must export memory"]);
         } else {

@@ -13,6 +13,7 @@
 mod limits;
 mod stdio;
 mod wasi;
+mod wasix_compat;
 
 use serde::Deserialize;
 use shim_wasm_abi::plugin::{Engine, ModuleSource, PluginError, Proposal, RunRequest, host_key};

@@ -5,21 +5,28 @@ use std::sync::Arc;
 
 use shim_wasm_abi::plugin::{PluginError, RunRequest};
 use virtual_fs::host_fs;
+use wasmer::ExternType;
 use wasmer::{Module, RuntimeError, Store, Type};
-use wasmer_wasix::fs::WasiFs;
-use wasmer_wasix::wasmer_wasix_types::wasi::Rights;
+use wasmer_wasix::runtime::PluggableRuntime;
+use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
 use wasmer_wasix::{WasiEnv, WasiError};
 
 use crate::stdio::HostStream;
+use crate::wasix_compat::{PreviewOneFixes, name_preopens};
 
-/// The import modules wasmer-wasix provides functions for.
-const WASI_NAMESPACES: [&str; 4] = ["wasi_snapshot_preview1", "wasi_unstable", "wasix_32v1", "wasix_64v1"];
+/// The import modules wasmer-wasix provides functions for (`wasi` holds `thread-spawn`).
+const WASI_NAMESPACES: [&str; 5] =
+    ["wasi_snapshot_preview1", "wasi_unstable", "wasi", "wasix_32v1", "wasix_64v1"];
 
 pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -> Result<i32, PluginError> {
     // wasmer-wasix reports an import it lacks as "Memory access error: Failed to create the
     // instance", and refuses a module without a memory even when it uses no WASI function;
     // wasmtime names the import, and runs the module.
-    if let Some(import) = module.imports().find(|i| !WASI_NAMESPACES.contains(&i.module())) {
+    // (An imported memory, `env.memory` of threaded programs, wasmer-wasix makes itself.)
+    let unknown = |i: &wasmer::ImportType| {
+        matches!(i.ty(), ExternType::Function(_)) && !WASI_NAMESPACES.contains(&i.module())
+    };
+    if let Some(import) = module.imports().find(unknown) {
         return Err(PluginError::unknown_import(import.module(), import.name()));
     }
     if module.imports().next().is_none() {
@@ -40,10 +47,14 @@ pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -
     let host = host_fs::FileSystem::new(tokio.handle().clone(), "/")
         .map_err(|e| PluginError::io(format!("cannot open the host file system: {e}")))?;
     let (program, args) = request.args.split_first().map_or(("", &[][..]), |(p, a)| (*p, a));
+    // The runtime wasmer-wasix would make itself, plus the plugin's corrections.
+    let mut runtime = PluggableRuntime::new(Arc::new(TokioTaskManager::default()));
+    runtime.set_engine(engine.clone()).with_instantiation_hook(PreviewOneFixes);
     let mut builder = WasiEnv::builder(program)
         .args(args)
         .envs(request.env.iter().copied())
         .engine(engine.clone())
+        .runtime(Arc::new(runtime))
         .fs(Arc::new(host) as Arc<dyn virtual_fs::FileSystem + Send + Sync>)
         .stdin(HostStream::new(request.stdin, 0, "stdin")?)
         .stdout(HostStream::new(request.stdout, 1, "stdout")?)
@@ -70,37 +81,6 @@ pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -
     let exit_code = status.as_ref().ok().map(|code| (*code).into());
     wasi_env.on_exit(&mut store, exit_code);
     status
-}
-
-/// The name wasmer-wasix's own in-memory root gets instead of "/": one no program asks for.
-const WASMER_ROOT_NAME: &str = "/.wasmer-root";
-
-/// wasmer-wasix always puts an in-memory root of its own at fd 3, named "/", in which
-/// nothing can be created, and names each preopen by its guest path without the leading
-/// '/'. Programs (wasi-libc, Rust's standard library, the WASI test suite) take the first
-/// preopen named "/" as the file system's root, so they found wasmer's root instead of the
-/// container's. Here wasmer's root gets another name and each preopen its guest path, as
-/// wasmtime names them. A preopen also loses `FD_WRITE`, a right that means nothing on a
-/// directory: wasmer answers EISDIR when a directory is reopened with it, and programs
-/// reopen a preopen with the rights its fdstat reports (files opened under the preopen
-/// still get write rights, which come from its inheriting rights).
-fn name_preopens(fs: &mut WasiFs, guest_paths: &[String]) -> Result<(), String> {
-    let root = fs.root_inode.ino();
-    *fs.root_inode.name.write().unwrap() = WASMER_ROOT_NAME.into();
-    let preopen_fds = fs.preopen_fds.read().unwrap().clone();
-    let mut requested = guest_paths.iter();
-    for fd in preopen_fds {
-        let inode = fs.get_fd_inode(fd).map_err(|e| format!("preopen fd {fd}: {e}"))?;
-        if inode.ino() == root {
-            continue;
-        }
-        let Some(guest_path) = requested.next() else { break };
-        *inode.name.write().unwrap() = guest_path.clone().into();
-        if let Some(fd) = fs.fd_map.write().unwrap().get_mut(fd) {
-            fd.rights.remove(Rights::FD_WRITE);
-        }
-    }
-    Ok(())
 }
 
 /// Calls the entry function: its i32 result (or 0) is the exit status.
