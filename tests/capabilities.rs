@@ -32,10 +32,7 @@ const NATIVE_REPORT: &str = "grep -E '^(Cap|NoNewPrivs:|Seccomp:)' /proc/self/st
 fn same_as_native(name: &str, change: Value) -> String {
     let native = report(name, Runtime::Wasm { engine: "wasmtime" }, Workload::NativeArgs, &change);
     for (engine, _) in support::engines() {
-        // Wasmer's WASI says EPERM where the kernel says EACCES (an errno parity gap of
-        // its own): the access is refused all the same.
-        let wasm = report(name, Runtime::Wasm { engine }, Workload::WasmArgs, &change)
-            .replace("Operation not permitted", "Permission denied");
+        let wasm = report(name, Runtime::Wasm { engine }, Workload::WasmArgs, &change);
         assert_eq!(wasm, native, "{name}: wasm on {engine} (left) and native (right) differ");
     }
     native

@@ -40,6 +40,11 @@ pub fn name_preopens(fs: &mut WasiFs, guest_paths: &[String]) -> Result<(), Stri
 ///   directory's full rights back (the WASI test suite reopens each preopen with the rights
 ///   its fdstat reports); a directory cannot be written, other engines ignore the right,
 ///   and wasmer-wasix answers EISDIR. The wrapper drops it.
+///   It also answers EPERM for every host "permission denied": wasmer-wasix maps the
+///   kernel's EACCES and EPERM to the one error kind of Rust's standard library and back
+///   to EPERM. open(2) refuses with EACCES for file permissions (a non-root container
+///   opening a root-only file), and says EPERM only for rarities (O_NOATIME, sealed or
+///   immutable files), so the wrapper answers EACCES, as the other engines do.
 /// - `fd_prestat_dir_name` into a buffer too short for the name answers EOVERFLOW, where
 ///   WASI and the other engines say ENAMETOOLONG.
 #[derive(Debug)]
@@ -97,7 +102,8 @@ fn path_open(
         Value::I32(fdflags),
         Value::I32(opened),
     ];
-    errno_of(&original.call(&mut env, &args)?)
+    let errno = errno_of(&original.call(&mut env, &args)?)?;
+    Ok(if errno == Errno::Perm as i32 { Errno::Access as i32 } else { errno })
 }
 
 fn fd_prestat_dir_name(
