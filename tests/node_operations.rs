@@ -18,6 +18,12 @@ fn pause_resume_and_update_wasm_and_native_containers() {
         run_detached(&ctd, image, id);
         let events = Events::watch(&ctd);
         let freezer = cgroup_file(&ctd, id, ("freezer", "freezer.state"), "cgroup.freeze");
+        let not_paused = ctd.ctr(&["task", "resume", id]);
+        assert!(
+            not_paused.stderr.contains(&format!("task {id} is not paused")),
+            "{id}: {}",
+            not_paused.stderr
+        );
         ctd.ctr(&["task", "pause", id]).assert_ok();
         ctd.wait_for_status(id, "PAUSED");
         assert!(matches!(read_trimmed(&freezer).as_str(), "FROZEN" | "1"), "{id}: {}", freezer.display());
@@ -41,7 +47,17 @@ fn pause_resume_and_update_wasm_and_native_containers() {
         let lines = events.lines();
         assert_event(&lines, "/tasks/paused", &[id]);
         assert_event(&lines, "/tasks/resumed", &[id]);
-        stop(&ctd, id);
+        ctd.ctr(&["task", "kill", "-s", "SIGKILL", id]).assert_ok();
+        ctd.wait_for_status(id, "STOPPED");
+
+        // A task that has exited can be neither paused nor resumed: one line each.
+        let exited = ctd.ctr(&["task", "pause", id]);
+        assert!(exited.stderr.contains(&format!("task {id} is not running")), "{id}: {}", exited.stderr);
+        let exited = ctd.ctr(&["task", "resume", id]);
+        assert!(exited.stderr.contains(&format!("task {id} is not paused")), "{id}: {}", exited.stderr);
+        assert_eq!(exited.stderr.lines().count(), 1, "{id}: {}", exited.stderr);
+        ctd.remove(id);
+        ctd.assert_nothing_left(id);
     }
 }
 

@@ -300,6 +300,9 @@ impl Drop for Containerd {
             super::stress::remove_server_files("", &self.namespace);
             // ctr puts containers in /<namespace>/<id>; the runtime removes only the leaf.
             super::stress::leaks::remove_cgroup_parent(&self.namespace);
+            // containerd's runc shim keeps its state in /run/containerd/runc/<namespace> and
+            // leaves the directory when its last container goes (it is empty by now).
+            let _ = fs::remove_dir(format!("/run/containerd/runc/{}", self.namespace));
         }
         // Unmount what the snapshotter left under the scratch directory.
         let root = self.node.root().display().to_string();
