@@ -24,6 +24,7 @@ fn pause_resume_and_update_wasm_and_native_containers() {
             "{id}: {}",
             not_paused.stderr
         );
+        assert_eq!(not_paused.stderr.lines().count(), 1, "{id}: {}", not_paused.stderr);
         ctd.ctr(&["task", "pause", id]).assert_ok();
         ctd.wait_for_status(id, "PAUSED");
         assert!(matches!(read_trimmed(&freezer).as_str(), "FROZEN" | "1"), "{id}: {}", freezer.display());
@@ -53,6 +54,7 @@ fn pause_resume_and_update_wasm_and_native_containers() {
         // A task that has exited can be neither paused nor resumed: one line each.
         let exited = ctd.ctr(&["task", "pause", id]);
         assert!(exited.stderr.contains(&format!("task {id} is not running")), "{id}: {}", exited.stderr);
+        assert_eq!(exited.stderr.lines().count(), 1, "{id}: {}", exited.stderr);
         let exited = ctd.ctr(&["task", "resume", id]);
         assert!(exited.stderr.contains(&format!("task {id} is not paused")), "{id}: {}", exited.stderr);
         assert_eq!(exited.stderr.lines().count(), 1, "{id}: {}", exited.stderr);

@@ -14,17 +14,18 @@ use wasmer_wasix::{WasiEnv, WasiError};
 use crate::stdio::HostStream;
 use crate::wasix_compat::{PreviewOneFixes, name_preopens};
 
-/// The import modules wasmer-wasix provides functions for (`wasi` holds `thread-spawn`).
-const WASI_NAMESPACES: [&str; 5] =
-    ["wasi_snapshot_preview1", "wasi_unstable", "wasi", "wasix_32v1", "wasix_64v1"];
+/// The import modules whose functions wasmer-wasix provides.
+const WASI_NAMESPACES: [&str; 4] = ["wasi_snapshot_preview1", "wasi_unstable", "wasix_32v1", "wasix_64v1"];
 
 pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -> Result<i32, PluginError> {
     // wasmer-wasix reports an import it lacks as "Memory access error: Failed to create the
     // instance", and refuses a module without a memory even when it uses no WASI function;
     // wasmtime names the import, and runs the module.
-    // (An imported memory, `env.memory` of threaded programs, wasmer-wasix makes itself.)
-    let unknown = |i: &wasmer::ImportType| {
-        matches!(i.ty(), ExternType::Function(_)) && !WASI_NAMESPACES.contains(&i.module())
+    // Threaded programs (wasm32-wasip1-threads) also import `wasi::thread-spawn` and a
+    // memory, `env::memory`, which wasmer-wasix makes itself.
+    let unknown = |i: &wasmer::ImportType| match i.ty() {
+        ExternType::Memory(_) => (i.module(), i.name()) != ("env", "memory"),
+        _ => !WASI_NAMESPACES.contains(&i.module()) && (i.module(), i.name()) != ("wasi", "thread-spawn"),
     };
     if let Some(import) = module.imports().find(unknown) {
         return Err(PluginError::unknown_import(import.module(), import.name()));
@@ -53,7 +54,6 @@ pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -
     let mut builder = WasiEnv::builder(program)
         .args(args)
         .envs(request.env.iter().copied())
-        .engine(engine.clone())
         .runtime(Arc::new(runtime))
         .fs(Arc::new(host) as Arc<dyn virtual_fs::FileSystem + Send + Sync>)
         .stdin(HostStream::new(request.stdin, 0, "stdin")?)

@@ -1,16 +1,18 @@
 //! Where wasmer-wasix's WASI preview 1 answers differently from the standard and from the
 //! other engines, and the plugin can correct it without changing wasmer-wasix: the names
-//! of the preopened directories, and wrappers around two of its functions.
+//! of the preopened directories, and wrappers around three of its functions.
 
-use wasmer::{Extern, Function, FunctionEnv, FunctionEnvMut, Imports, RuntimeError, StoreMut, Value};
+use std::sync::{Arc, OnceLock};
+
+use wasmer::{Extern, Function, FunctionEnv, FunctionEnvMut, Imports, Memory, RuntimeError, StoreMut, Value};
 use wasmer_wasix::fs::WasiFs;
 use wasmer_wasix::runtime::{InstantiationHook, InstantiationState};
-use wasmer_wasix::wasmer_wasix_types::wasi::{Errno, Oflags, Rights};
+use wasmer_wasix::wasmer_wasix_types::wasi::{Errno, Filetype, Rights};
 
 /// The name wasmer-wasix's own in-memory root gets instead of "/": one no program asks for.
 const WASMER_ROOT_NAME: &str = "/.wasmer-root";
 
-/// The preview 1 import modules; `wasi_unstable` has the same two functions.
+/// The preview 1 import modules; `wasi_unstable` has the same functions.
 const PREVIEW1: [&str; 2] = ["wasi_snapshot_preview1", "wasi_unstable"];
 
 /// wasmer-wasix always puts an in-memory root of its own at fd 3, named "/", in which
@@ -35,20 +37,29 @@ pub fn name_preopens(fs: &mut WasiFs, guest_paths: &[String]) -> Result<(), Stri
     Ok(())
 }
 
-/// Replaces two preview 1 imports with wrappers that call wasmer-wasix's own:
-/// - `path_open` with `O_DIRECTORY` asks for `FD_WRITE` only when a program passes a
-///   directory's full rights back (the WASI test suite reopens each preopen with the rights
-///   its fdstat reports); a directory cannot be written, other engines ignore the right,
-///   and wasmer-wasix answers EISDIR. The wrapper drops it.
-///   It also answers EPERM for every host "permission denied": wasmer-wasix maps the
+/// Replaces three preview 1 imports with wrappers that call wasmer-wasix's own:
+/// - `fd_fdstat_get` of a directory reports `FD_WRITE` among its rights, which wasmtime
+///   and the WASI test suite leave out: a directory cannot be written. Programs that
+///   reopen a preopen with the rights it reports (the suite's do) were answered EISDIR by
+///   `path_open`. The wrapper leaves the right out of what it reports; the descriptor keeps
+///   it, since wasmer-wasix gives files opened under a directory their write mode from it.
+/// - `path_open` answers EPERM for every host "permission denied": wasmer-wasix maps the
 ///   kernel's EACCES and EPERM to the one error kind of Rust's standard library and back
 ///   to EPERM. open(2) refuses with EACCES for file permissions (a non-root container
 ///   opening a root-only file), and says EPERM only for rarities (O_NOATIME, sealed or
-///   immutable files), so the wrapper answers EACCES, as the other engines do.
+///   immutable files), so the wrapper answers EACCES, as the other engines do. (wasmer-wasix
+///   also says EPERM for a symlink leading out of the preopen; that becomes EACCES too.)
 /// - `fd_prestat_dir_name` into a buffer too short for the name answers EOVERFLOW, where
 ///   WASI and the other engines say ENAMETOOLONG.
 #[derive(Debug)]
 pub struct PreviewOneFixes;
+
+/// What a wrapper holds: wasmer-wasix's function, and the instance's memory once the
+/// instance exists (set by `configure_new_instance`).
+struct Wrapped {
+    original: Function,
+    memory: Arc<OnceLock<Memory>>,
+}
 
 impl InstantiationHook for PreviewOneFixes {
     fn prepare_imports(
@@ -57,25 +68,69 @@ impl InstantiationHook for PreviewOneFixes {
         store: &mut StoreMut,
         imports: &mut Imports,
     ) -> anyhow::Result<InstantiationState> {
+        let memory = Arc::new(OnceLock::new());
         for namespace in PREVIEW1 {
-            if let Some(Extern::Function(original)) = imports.get_export(namespace, "path_open") {
-                let env = FunctionEnv::new(store, original);
-                let wrapper = Function::new_typed_with_env(store, &env, path_open);
-                imports.define(namespace, "path_open", wrapper);
-            }
-            if let Some(Extern::Function(original)) = imports.get_export(namespace, "fd_prestat_dir_name") {
-                let env = FunctionEnv::new(store, original);
-                let wrapper = Function::new_typed_with_env(store, &env, fd_prestat_dir_name);
-                imports.define(namespace, "fd_prestat_dir_name", wrapper);
-            }
+            let mut wrap = |name: &str, make: fn(&mut StoreMut, &FunctionEnv<Wrapped>) -> Function| {
+                if let Some(Extern::Function(original)) = imports.get_export(namespace, name) {
+                    let env = FunctionEnv::new(store, Wrapped { original, memory: memory.clone() });
+                    let wrapper = make(store, &env);
+                    imports.define(namespace, name, wrapper);
+                }
+            };
+            wrap("fd_fdstat_get", |store, env| Function::new_typed_with_env(store, env, fd_fdstat_get));
+            wrap("path_open", |store, env| Function::new_typed_with_env(store, env, path_open));
+            wrap("fd_prestat_dir_name", |store, env| {
+                Function::new_typed_with_env(store, env, fd_prestat_dir_name)
+            });
         }
-        Ok(InstantiationState::empty())
+        Ok(InstantiationState::new(memory))
     }
+
+    fn configure_new_instance(
+        &self,
+        _module: &wasmer::Module,
+        _store: &mut StoreMut,
+        instance: &wasmer::Instance,
+        imported_memory: Option<&Memory>,
+        state: InstantiationState,
+    ) -> anyhow::Result<()> {
+        let cell: Arc<OnceLock<Memory>> = state.take()?;
+        let memory = imported_memory.cloned().or_else(|| instance.exports.get_memory("memory").ok().cloned());
+        if let Some(memory) = memory {
+            let _ = cell.set(memory);
+        }
+        Ok(())
+    }
+}
+
+/// The offsets in WASI's `fdstat` of the file type (u8) and the base rights (u64).
+const FDSTAT_FILETYPE: u64 = 0;
+const FDSTAT_RIGHTS_BASE: u64 = 8;
+
+fn fd_fdstat_get(mut env: FunctionEnvMut<Wrapped>, fd: i32, stat: i32) -> Result<i32, RuntimeError> {
+    let original = env.data().original.clone();
+    let errno = errno_of(&original.call(&mut env, &[Value::I32(fd), Value::I32(stat)])?)?;
+    let Some(memory) = env.data().memory.get().cloned() else { return Ok(errno) };
+    if errno == Errno::Success as i32 {
+        let view = memory.view(&env);
+        let at = u64::from(stat as u32);
+        let mut filetype = [0u8; 1];
+        let mut rights = [0u8; 8];
+        if view.read(at + FDSTAT_FILETYPE, &mut filetype).is_ok()
+            && filetype[0] == Filetype::Directory as u8
+            && view.read(at + FDSTAT_RIGHTS_BASE, &mut rights).is_ok()
+        {
+            let reported = u64::from_le_bytes(rights) & !Rights::FD_WRITE.bits();
+            view.write(at + FDSTAT_RIGHTS_BASE, &reported.to_le_bytes())
+                .map_err(|e| RuntimeError::new(format!("fd_fdstat_get: {e}")))?;
+        }
+    }
+    Ok(errno)
 }
 
 #[allow(clippy::too_many_arguments)] // the WASI function's own parameters
 fn path_open(
-    mut env: FunctionEnvMut<Function>,
+    mut env: FunctionEnvMut<Wrapped>,
     fd: i32,
     dirflags: i32,
     path: i32,
@@ -86,11 +141,7 @@ fn path_open(
     fdflags: i32,
     opened: i32,
 ) -> Result<i32, RuntimeError> {
-    let mut rights_base = rights_base;
-    if oflags & i32::from(Oflags::DIRECTORY.bits()) != 0 {
-        rights_base &= !(Rights::FD_WRITE.bits() as i64);
-    }
-    let original = env.data().clone();
+    let original = env.data().original.clone();
     let args = [
         Value::I32(fd),
         Value::I32(dirflags),
@@ -107,12 +158,12 @@ fn path_open(
 }
 
 fn fd_prestat_dir_name(
-    mut env: FunctionEnvMut<Function>,
+    mut env: FunctionEnvMut<Wrapped>,
     fd: i32,
     path: i32,
     path_len: i32,
 ) -> Result<i32, RuntimeError> {
-    let original = env.data().clone();
+    let original = env.data().original.clone();
     let errno =
         errno_of(&original.call(&mut env, &[Value::I32(fd), Value::I32(path), Value::I32(path_len)])?)?;
     Ok(if errno == Errno::Overflow as i32 { Errno::Nametoolong as i32 } else { errno })
