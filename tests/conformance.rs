@@ -183,6 +183,19 @@ fn the_root_preopen_is_the_directory_given() {
     });
 }
 
+/// The errors WASI defines where an engine answered otherwise (Wasmer: EACCES for a
+/// missing right, EOVERFLOW for a short name buffer, EACCES from shutdown of stdout).
+#[test]
+fn errno_values_are_wasis() {
+    each_engine("errno_parity", |e| {
+        let data = e.node.root().join("data");
+        fs::create_dir(&data).unwrap();
+        let dir = format!("{}:/data", data.display());
+        let ran = e.run(&["--dir", &dir, path_str(&corpus("errno_parity")), "/data"]);
+        assert_eq!((ran.code, ran.stdout.as_str()), (Some(0), "ok\n"), "{}: {}", e.name, ran.stderr);
+    });
+}
+
 /// A module that imports what no engine provides is refused before it runs, with the
 /// import named (WAMR trapped when it was called, Wasmer said "Memory access error").
 #[test]

@@ -1,6 +1,6 @@
 //! Where wasmer-wasix's WASI preview 1 answers differently from the standard and from the
 //! other engines, and the plugin can correct it without changing wasmer-wasix: the names
-//! of the preopened directories, and wrappers around three of its functions.
+//! of the preopened directories, and wrappers around some of its functions.
 
 use std::sync::{Arc, OnceLock};
 
@@ -37,27 +37,45 @@ pub fn name_preopens(fs: &mut WasiFs, guest_paths: &[String]) -> Result<(), Stri
     Ok(())
 }
 
-/// Replaces three preview 1 imports with wrappers that call wasmer-wasix's own:
+/// Replaces preview 1 imports with wrappers that call wasmer-wasix's own and correct
+/// what it answers:
 /// - `fd_fdstat_get` of a directory reports `FD_WRITE` among its rights, which wasmtime
 ///   and the WASI test suite leave out: a directory cannot be written. Programs that
 ///   reopen a preopen with the rights it reports (the suite's do) were answered EISDIR by
 ///   `path_open`. The wrapper leaves the right out of what it reports; the descriptor keeps
 ///   it, since wasmer-wasix gives files opened under a directory their write mode from it.
-/// - `path_open` answers EPERM for every host "permission denied": wasmer-wasix maps the
-///   kernel's EACCES and EPERM to the one error kind of Rust's standard library and back
-///   to EPERM. open(2) refuses with EACCES for file permissions (a non-root container
-///   opening a root-only file), and says EPERM only for rarities (O_NOATIME, sealed or
-///   immutable files), so the wrapper answers EACCES, as the other engines do. (wasmer-wasix
-///   also says EPERM for a symlink leading out of the preopen; that becomes EACCES too.)
-/// - `fd_prestat_dir_name` into a buffer too short for the name answers EOVERFLOW, where
-///   WASI and the other engines say ENAMETOOLONG.
+/// - Errors, by [`ERRNO_FIXES`].
 #[derive(Debug)]
 pub struct PreviewOneFixes;
 
-/// What a wrapper holds: wasmer-wasix's function, and the instance's memory once the
-/// instance exists (set by `configure_new_instance`).
+/// How wasmer-wasix's errors differ from WASI's, function by function: (function, what
+/// wasmer-wasix says, what WASI and the other engines say).
+/// - EACCES is what wasmer-wasix says when a descriptor lacks a right the call needs;
+///   WASI says ENOTCAPABLE (for `sock_shutdown` on something that is not a socket, the
+///   missing right is the socket's: ENOTSOCK). Its own EACCES never comes from the host,
+///   because it maps the host's EACCES and EPERM alike to EPERM.
+/// - EPERM from `path_open` is therefore the host's "permission denied": open(2) says
+///   EACCES for file permissions (a non-root container opening a root-only file), EPERM
+///   only for rarities (O_NOATIME, sealed or immutable files). A symlink that leads out of
+///   the preopen, EPERM in wasmer-wasix, becomes EACCES too.
+/// - `fd_prestat_dir_name` into a buffer too short for the name: EOVERFLOW in wasmer-wasix,
+///   ENAMETOOLONG in WASI.
+const ERRNO_FIXES: [(&str, Errno, Errno); 8] = [
+    ("path_open", Errno::Access, Errno::Notcapable),
+    ("path_open", Errno::Perm, Errno::Access),
+    ("fd_read", Errno::Access, Errno::Notcapable),
+    ("fd_write", Errno::Access, Errno::Notcapable),
+    ("fd_pread", Errno::Access, Errno::Notcapable),
+    ("fd_pwrite", Errno::Access, Errno::Notcapable),
+    ("sock_shutdown", Errno::Access, Errno::Notsock),
+    ("fd_prestat_dir_name", Errno::Overflow, Errno::Nametoolong),
+];
+
+/// What a wrapper holds: wasmer-wasix's function, the errors it corrects, and the
+/// instance's memory once the instance exists (set by `configure_new_instance`).
 struct Wrapped {
     original: Function,
+    errno_fixes: Vec<(i32, i32)>,
     memory: Arc<OnceLock<Memory>>,
 }
 
@@ -70,18 +88,26 @@ impl InstantiationHook for PreviewOneFixes {
     ) -> anyhow::Result<InstantiationState> {
         let memory = Arc::new(OnceLock::new());
         for namespace in PREVIEW1 {
-            let mut wrap = |name: &str, make: fn(&mut StoreMut, &FunctionEnv<Wrapped>) -> Function| {
-                if let Some(Extern::Function(original)) = imports.get_export(namespace, name) {
-                    let env = FunctionEnv::new(store, Wrapped { original, memory: memory.clone() });
-                    let wrapper = make(store, &env);
-                    imports.define(namespace, name, wrapper);
-                }
-            };
-            wrap("fd_fdstat_get", |store, env| Function::new_typed_with_env(store, env, fd_fdstat_get));
-            wrap("path_open", |store, env| Function::new_typed_with_env(store, env, path_open));
-            wrap("fd_prestat_dir_name", |store, env| {
-                Function::new_typed_with_env(store, env, fd_prestat_dir_name)
-            });
+            let mut names: Vec<&str> = ERRNO_FIXES.iter().map(|(name, ..)| *name).collect();
+            names.push("fd_fdstat_get");
+            names.sort_unstable();
+            names.dedup();
+            for name in names {
+                let Some(Extern::Function(original)) = imports.get_export(namespace, name) else { continue };
+                let ty = original.ty(store);
+                let errno_fixes = ERRNO_FIXES
+                    .iter()
+                    .filter(|(fixed, ..)| *fixed == name)
+                    .map(|(_, from, to)| (*from as i32, *to as i32))
+                    .collect();
+                let env = FunctionEnv::new(store, Wrapped { original, errno_fixes, memory: memory.clone() });
+                let wrapper = if name == "fd_fdstat_get" {
+                    Function::new_typed_with_env(store, &env, fd_fdstat_get)
+                } else {
+                    Function::new_with_env(store, &env, ty, call_and_fix_errno)
+                };
+                imports.define(namespace, name, wrapper);
+            }
         }
         Ok(InstantiationState::new(memory))
     }
@@ -101,6 +127,14 @@ impl InstantiationHook for PreviewOneFixes {
         }
         Ok(())
     }
+}
+
+/// Calls wasmer-wasix's function and corrects the errno it returns.
+fn call_and_fix_errno(mut env: FunctionEnvMut<Wrapped>, args: &[Value]) -> Result<Vec<Value>, RuntimeError> {
+    let original = env.data().original.clone();
+    let errno = errno_of(&original.call(&mut env, args)?)?;
+    let fixed = env.data().errno_fixes.iter().find(|(from, _)| *from == errno).map_or(errno, |(_, to)| *to);
+    Ok(vec![Value::I32(fixed)])
 }
 
 /// The offsets in WASI's `fdstat` of the file type (u8) and the base rights (u64).
@@ -126,47 +160,6 @@ fn fd_fdstat_get(mut env: FunctionEnvMut<Wrapped>, fd: i32, stat: i32) -> Result
         }
     }
     Ok(errno)
-}
-
-#[allow(clippy::too_many_arguments)] // the WASI function's own parameters
-fn path_open(
-    mut env: FunctionEnvMut<Wrapped>,
-    fd: i32,
-    dirflags: i32,
-    path: i32,
-    path_len: i32,
-    oflags: i32,
-    rights_base: i64,
-    rights_inheriting: i64,
-    fdflags: i32,
-    opened: i32,
-) -> Result<i32, RuntimeError> {
-    let original = env.data().original.clone();
-    let args = [
-        Value::I32(fd),
-        Value::I32(dirflags),
-        Value::I32(path),
-        Value::I32(path_len),
-        Value::I32(oflags),
-        Value::I64(rights_base),
-        Value::I64(rights_inheriting),
-        Value::I32(fdflags),
-        Value::I32(opened),
-    ];
-    let errno = errno_of(&original.call(&mut env, &args)?)?;
-    Ok(if errno == Errno::Perm as i32 { Errno::Access as i32 } else { errno })
-}
-
-fn fd_prestat_dir_name(
-    mut env: FunctionEnvMut<Wrapped>,
-    fd: i32,
-    path: i32,
-    path_len: i32,
-) -> Result<i32, RuntimeError> {
-    let original = env.data().original.clone();
-    let errno =
-        errno_of(&original.call(&mut env, &[Value::I32(fd), Value::I32(path), Value::I32(path_len)])?)?;
-    Ok(if errno == Errno::Overflow as i32 { Errno::Nametoolong as i32 } else { errno })
 }
 
 fn errno_of(results: &[Value]) -> Result<i32, RuntimeError> {
