@@ -13,8 +13,9 @@
 #   make stress           tasks/s, latency and leaks under load, and memory per task,
 #                         against containerd's runc shim (not run in CI)
 #   make soak             10,000 tasks through one shim (not run in CI)
-#   make wasi-testsuite   the official WASI test suite through `run`, every plugin built
-#                         (WASI_TESTSUITE=checkout; not run in CI, see docs/engines.md)
+#   make wasi-testsuite   the official WASI test suite through `run`, every plugin built,
+#                         and through containerd (WASI_TESTSUITE=checkout; not run in CI,
+#                         see docs/engines.md)
 #   make demo             runs a wasm container through a private containerd and the shim
 
 PREFIX ?= /usr/local
@@ -125,8 +126,12 @@ fuzz:
 # The official WASI test suite's preview-1 tests (72) through `run`, for every plugin built.
 # No registry ships the suite: WASI_TESTSUITE is a checkout of its prod/testsuite-base
 # branch (git clone -b prod/testsuite-base https://github.com/WebAssembly/wasi-testsuite).
-wasi-testsuite: wasi-testsuite-given build plugins
-	TARGET_DIR=$(TARGET_DIR) python3 tests/wasi-testsuite/run.py --suite $(WASI_TESTSUITE)
+# Then the same tests through a private containerd (tests/wasi_testsuite.rs), on wasmtime
+# or WASI_TESTSUITE_ENGINE: each must end as it ends through `run`.
+wasi-testsuite: wasi-testsuite-given build plugins fixtures
+	TARGET_DIR=$(TARGET_DIR) python3 tests/wasi-testsuite/run.py --suite $(WASI_TESTSUITE); \
+	status=$$?; WASI_TESTSUITE=$(WASI_TESTSUITE) $(CARGO) test -p containerd-shim-wasm --test wasi_testsuite \
+		-- --nocapture && exit $$status
 
 wasi-testsuite-given:
 	@test -n "$(WASI_TESTSUITE)" || { echo "set WASI_TESTSUITE to a checkout of wasi-testsuite's prod/testsuite-base branch (see docs/engines.md)"; exit 2; }
