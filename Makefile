@@ -130,7 +130,7 @@ fuzz:
 # or WASI_TESTSUITE_ENGINE: each must end as it ends through `run`.
 wasi-testsuite: wasi-testsuite-given build plugins fixtures
 	TARGET_DIR=$(TARGET_DIR) python3 tests/wasi-testsuite/run.py --suite $(WASI_TESTSUITE); \
-	status=$$?; WASI_TESTSUITE=$(WASI_TESTSUITE) $(CARGO) test -p containerd-shim-wasm --test wasi_testsuite \
+	status=$$?; WASI_TESTSUITE=$(abspath $(WASI_TESTSUITE)) $(CARGO) test -p containerd-shim-wasm --test wasi_testsuite \
 		-- --nocapture && exit $$status
 
 wasi-testsuite-given:

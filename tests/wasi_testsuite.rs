@@ -74,9 +74,10 @@ fn tree(dir: &Path, prefix: &str, files: &mut Vec<(PathBuf, String)>, links: &mu
 }
 
 /// How one run ended, as the suite's runner looks at it: the exit status, and whether
-/// stdout begins with what the test's spec expects, if it expects anything.
-fn outcome(ran: &support::Ran, want_stdout: Option<&str>) -> (Option<i32>, Option<bool>) {
-    (ran.code, want_stdout.map(|want| ran.stdout.starts_with(want)))
+/// stdout and stderr begin with what the test's spec expects, where it expects anything.
+fn outcome(ran: &support::Ran, spec: &serde_json::Value) -> (Option<i32>, Option<bool>, Option<bool>) {
+    let begins = |stream: &str, got: &str| spec[stream].as_str().map(|want| got.starts_with(want));
+    (ran.code, begins("stdout", &ran.stdout), begins("stderr", &ran.stderr))
 }
 
 #[test]
@@ -102,8 +103,14 @@ fn the_wasi_test_suite_through_containerd_as_through_run() {
         let cases = cases(&dir);
         // One image per language: the fixture directory as its root, the modules in /tests.
         let (mut files, mut links) = (Vec::new(), Vec::new());
-        if let Some(root) = cases.iter().find_map(|c| c.root.clone()) {
-            tree(&root, "", &mut files, &mut links);
+        // The suite gives every test of a language the same fixture directory, or none.
+        let fixture = cases.iter().find_map(|c| c.root.clone());
+        assert!(
+            cases.iter().all(|c| c.root.is_none() || c.root == fixture),
+            "{lang}: more than one fixture directory"
+        );
+        if let Some(root) = &fixture {
+            tree(root, "", &mut files, &mut links);
         }
         for case in &cases {
             files.push((
@@ -127,12 +134,12 @@ fn the_wasi_test_suite_through_containerd_as_through_run() {
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or_default();
             let want_code = spec["exit_code"].as_i64().unwrap_or(0) as i32;
-            let want_stdout = spec["stdout"].as_str();
 
-            // Through `run`, given what a container always has: its root preopened as `/`
-            // (the fixture directory copied, or an empty one) and containerd's default PATH.
+            // Through `run`, given what the container has: the image's root preopened as `/`
+            // (the fixture directory copied, with an empty `tests` where the image keeps the
+            // modules) and containerd's default PATH.
             let scratch = node.root().join(format!("{lang}-{test}"));
-            match &case.root {
+            match &fixture {
                 Some(root) => {
                     let copied =
                         std::process::Command::new("cp").arg("-a").arg(root).arg(&scratch).status().unwrap();
@@ -140,6 +147,7 @@ fn the_wasi_test_suite_through_containerd_as_through_run() {
                 }
                 None => fs::create_dir(&scratch).unwrap(),
             }
+            fs::create_dir(scratch.join("tests")).unwrap();
             let mut args = vec!["run".to_string(), "--engine".into(), engine.clone()];
             for var in std::iter::once(CONTAINER_PATH).chain(case.env.iter().map(String::as_str)) {
                 args.extend(["--env".into(), var.to_string()]);
@@ -161,7 +169,7 @@ fn the_wasi_test_suite_through_containerd_as_through_run() {
 
             total += 1;
             passed += usize::from(through_ctd.code == Some(want_code));
-            if outcome(&through_run, want_stdout) == outcome(&through_ctd, want_stdout) {
+            if outcome(&through_run, &spec) == outcome(&through_ctd, &spec) {
                 same += 1;
             } else {
                 differ.push(format!(

@@ -121,7 +121,9 @@ impl InstantiationHook for PreviewOneFixes {
         state: InstantiationState,
     ) -> anyhow::Result<()> {
         let cell: Arc<OnceLock<Memory>> = state.take()?;
-        let memory = imported_memory.cloned().or_else(|| instance.exports.get_memory("memory").ok().cloned());
+        // wasmer-wasix itself takes the first memory the instance exports.
+        let exported = || instance.exports.iter().memories().next().map(|(_, memory)| memory.clone());
+        let memory = imported_memory.cloned().or_else(exported);
         if let Some(memory) = memory {
             let _ = cell.set(memory);
         }
