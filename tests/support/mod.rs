@@ -210,15 +210,23 @@ pub fn skipped(what: &str) {
 /// Every engine plugin the conformance corpus runs on: wasmtime always (`make test`
 /// builds it); the others when built here, with a SKIPPED line when not.
 pub fn engines() -> Vec<(&'static str, PathBuf)> {
+    // Said once per test binary, not at every call.
+    static SAID: std::sync::Once = std::sync::Once::new();
     let mut found = vec![("wasmtime", wasmtime_plugin())];
+    let mut missing = Vec::new();
     for name in ["wamr", "wasmer", "wasmedge"] {
         let path = target_dir().join("release").join(format!("libengine_{name}.so"));
         if path.is_file() {
             found.push((name, path));
         } else {
-            skipped(&format!("engine {name}: plugin not built here (make plugin-{name})"));
+            missing.push(name);
         }
     }
+    SAID.call_once(|| {
+        for name in missing {
+            skipped(&format!("engine {name}: plugin not built here (make plugin-{name})"));
+        }
+    });
     found
 }
 
