@@ -21,9 +21,10 @@ const LANGS: [&str; 3] = ["c", "rust", "assemblyscript"];
 /// The environment variable every container of `ctr run` gets (containerd's default spec).
 const CONTAINER_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// One test: its module and what its JSON spec gives.
+/// One test: its module, its JSON spec, and what the spec gives.
 struct Case {
     wasm: PathBuf,
+    spec: serde_json::Value,
     args: Vec<String>,
     env: Vec<String>,
     root: Option<PathBuf>,
@@ -52,7 +53,7 @@ fn cases(dir: &Path) -> Vec<Case> {
                 .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
                 .collect();
             let root = spec["root"].as_str().map(|r| dir.join(r));
-            Case { args: strings(&spec["args"]), env, root, wasm }
+            Case { args: strings(&spec["args"]), env, root, wasm, spec }
         })
         .collect()
 }
@@ -129,11 +130,7 @@ fn the_wasi_test_suite_through_containerd_as_through_run() {
 
         for (i, case) in cases.iter().enumerate() {
             let test = case.wasm.file_stem().unwrap().to_string_lossy().into_owned();
-            let spec: serde_json::Value = fs::read_to_string(case.wasm.with_extension("json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or_default();
-            let want_code = spec["exit_code"].as_i64().unwrap_or(0) as i32;
+            let want_code = case.spec["exit_code"].as_i64().unwrap_or(0) as i32;
 
             // Through `run`, given what the container has: the image's root preopened as `/`
             // (the fixture directory copied, with an empty `tests` where the image keeps the
@@ -169,7 +166,7 @@ fn the_wasi_test_suite_through_containerd_as_through_run() {
 
             total += 1;
             passed += usize::from(through_ctd.code == Some(want_code));
-            if outcome(&through_run, &spec) == outcome(&through_ctd, &spec) {
+            if outcome(&through_run, &case.spec) == outcome(&through_ctd, &case.spec) {
                 same += 1;
             } else {
                 differ.push(format!(

@@ -87,12 +87,12 @@ impl InstantiationHook for PreviewOneFixes {
         imports: &mut Imports,
     ) -> anyhow::Result<InstantiationState> {
         let memory = Arc::new(OnceLock::new());
+        let mut names: Vec<&str> = ERRNO_FIXES.iter().map(|(name, ..)| *name).collect();
+        names.push("fd_fdstat_get");
+        names.sort_unstable();
+        names.dedup();
         for namespace in PREVIEW1 {
-            let mut names: Vec<&str> = ERRNO_FIXES.iter().map(|(name, ..)| *name).collect();
-            names.push("fd_fdstat_get");
-            names.sort_unstable();
-            names.dedup();
-            for name in names {
+            for &name in &names {
                 let Some(Extern::Function(original)) = imports.get_export(namespace, name) else { continue };
                 let ty = original.ty(store);
                 let errno_fixes = ERRNO_FIXES
