@@ -112,7 +112,7 @@ fn node_with_bad_plugins() -> Node {
 const REFUSALS: [(&str, &[&str]); 6] = [
     (
         "wrong_major",
-        &["speaks engine ABI 2.0, but this shim speaks 1.1", "install a build of the plugin for ABI 1.x"],
+        &["speaks engine ABI 2.0, but this shim speaks 1.2", "install a build of the plugin for ABI 1.x"],
     ),
     (
         "truncated",
@@ -268,7 +268,7 @@ fn engines_lists_versions_abi_and_capabilities() {
     assert_eq!(echo["engine"], "echo");
     assert_eq!(echo["engine_version"], "1.2.3");
     assert_eq!(echo["plugin_version"], "0.0.1");
-    assert_eq!(echo["abi"], "1.1");
+    assert_eq!(echo["abi"], shim_wasm_abi::ABI_VERSION.to_string());
     assert_eq!(echo["capabilities"], serde_json::json!(["wasi-p1"]));
     let ran = node.run(&["engines"]);
     let row = ran.stdout.lines().find(|l| l.starts_with("echo ")).expect(&ran.stdout);
@@ -281,7 +281,7 @@ fn version_names_the_revision_and_the_abi() {
     let ran = node.run(&["--version"]);
     ran.assert_ok();
     assert!(ran.stdout.starts_with(&format!("containerd-shim-wasm-v1 {} (git ", env!("CARGO_PKG_VERSION"))));
-    assert!(ran.stdout.contains("engine ABI 1.1"), "{}", ran.stdout);
+    assert!(ran.stdout.contains(&format!("engine ABI {}", shim_wasm_abi::ABI_VERSION)), "{}", ran.stdout);
 }
 
 /// Loading checks what is loaded, without following links: a plugin that is a symbolic

@@ -42,7 +42,7 @@
 
 // Minor version of the engine ABI this crate describes. Minors only add: fields at the
 // end of tables, capability flags, status codes.
-#define SHIM_WASM_ABI_MINOR 1
+#define SHIM_WASM_ABI_MINOR 2
 
 // An engine created by a plugin from its settings. Opaque to the host.
 //
@@ -143,6 +143,24 @@ typedef struct ShimWasmRunRequest {
   struct ShimWasmStr cwd;
 } ShimWasmRunRequest;
 
+// Since 1.2: a component to serve over HTTP, `wasi:http/proxy` as `wasmtime serve`
+// serves it: one fresh instance per request, until the host asks it to stop.
+//
+// OWNERSHIP: borrowed for the duration of `serve`, like the run request it points to;
+// `stop_fd` stays the host's.
+typedef struct ShimWasmServeRequest {
+  // `sizeof(ShimWasmServeRequest)` as the host built it.
+  size_t struct_size;
+  // The component (or its artifact), args, env, preopens, stdio and working
+  // directory every instance gets; `entry` is empty.
+  const struct ShimWasmRunRequest *run;
+  // The TCP address to listen on, `IP:PORT` (`0.0.0.0:8080`, `[::]:80`).
+  struct ShimWasmStr listen;
+  // Becomes readable when the host wants the server to stop: it stops accepting,
+  // lets the requests in flight finish, and returns exit status 0.
+  int32_t stop_fd;
+} ShimWasmServeRequest;
+
 // The plugin's function table and descriptor, returned by the entry function.
 //
 // OWNERSHIP: owned by the plugin, immutable, valid for the rest of the process (plugins
@@ -197,6 +215,14 @@ typedef struct ShimWasmPlugin {
                         struct ShimWasmErrorBuf *err);
   // Frees bytes this plugin returned (`cache_key`, `precompile`).
   void (*bytes_free)(struct ShimWasmOwnedBytes bytes);
+  // Since 1.2, required with `SHIM_WASM_CAP_HTTP_SERVE`: serves a `wasi:http/proxy`
+  // component on the calling thread until `stop_fd` is readable (or the listener
+  // fails); `SHIM_WASM_OK` with `*out_exit_code` 0 after a stop. A trap in one request
+  // answers that request with status 500 and does not end the server.
+  ShimWasmStatus (*serve)(const struct ShimWasmEngine *engine,
+                          const struct ShimWasmServeRequest *request,
+                          int32_t *out_exit_code,
+                          struct ShimWasmErrorBuf *err);
 } ShimWasmPlugin;
 
 // Services the host offers the plugin, passed to the entry function.
@@ -280,6 +306,10 @@ typedef const struct ShimWasmPlugin *(*ShimWasmPluginEntryFn)(const struct ShimW
 // Honours a memory cap from its settings.
 #define SHIM_WASM_CAP_MEMORY_LIMIT (1 << 4)
 
+// Since 1.2: implements `serve` for components that export
+// `wasi:http/incoming-handler` (the WASI 0.2 `wasi:http/proxy` world).
+#define SHIM_WASM_CAP_HTTP_SERVE (1 << 5)
+
 #define SHIM_WASM_LOG_ERROR 1
 
 #define SHIM_WASM_LOG_WARN 2
@@ -289,6 +319,10 @@ typedef const struct ShimWasmPlugin *(*ShimWasmPluginEntryFn)(const struct ShimW
 #define SHIM_WASM_LOG_DEBUG 4
 
 #define SHIM_WASM_LOG_TRACE 5
+
+
+
+
 
 
 

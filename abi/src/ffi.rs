@@ -20,7 +20,7 @@ use std::ffi::{c_char, c_void};
 pub const SHIM_WASM_ABI_MAJOR: u32 = 1;
 /// Minor version of the engine ABI this crate describes. Minors only add: fields at the
 /// end of tables, capability flags, status codes.
-pub const SHIM_WASM_ABI_MINOR: u32 = 1;
+pub const SHIM_WASM_ABI_MINOR: u32 = 2;
 
 /// An ABI version: `major` must match between host and plugin; the lower `minor` of the
 /// two decides which fields either side may use.
@@ -123,6 +123,9 @@ pub const SHIM_WASM_CAP_PRECOMPILE: ShimWasmCapabilities = 1 << 2;
 pub const SHIM_WASM_CAP_TEXT_FORMAT: ShimWasmCapabilities = 1 << 3;
 /// Honours a memory cap from its settings.
 pub const SHIM_WASM_CAP_MEMORY_LIMIT: ShimWasmCapabilities = 1 << 4;
+/// Since 1.2: implements `serve` for components that export
+/// `wasi:http/incoming-handler` (the WASI 0.2 `wasi:http/proxy` world).
+pub const SHIM_WASM_CAP_HTTP_SERVE: ShimWasmCapabilities = 1 << 5;
 
 /// Severity of a log line a plugin sends to the host.
 pub type ShimWasmLogLevel = u32;
@@ -197,6 +200,26 @@ pub struct ShimWasmRunRequest {
     /// Since 1.1: the program's working directory, as a path the program sees (the
     /// container's `process.cwd`); empty means `/`. A 1.0 plugin never reads it.
     pub cwd: ShimWasmStr,
+}
+
+/// Since 1.2: a component to serve over HTTP, `wasi:http/proxy` as `wasmtime serve`
+/// serves it: one fresh instance per request, until the host asks it to stop.
+///
+/// OWNERSHIP: borrowed for the duration of `serve`, like the run request it points to;
+/// `stop_fd` stays the host's.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ShimWasmServeRequest {
+    /// `sizeof(ShimWasmServeRequest)` as the host built it.
+    pub struct_size: usize,
+    /// The component (or its artifact), args, env, preopens, stdio and working
+    /// directory every instance gets; `entry` is empty.
+    pub run: *const ShimWasmRunRequest,
+    /// The TCP address to listen on, `IP:PORT` (`0.0.0.0:8080`, `[::]:80`).
+    pub listen: ShimWasmStr,
+    /// Becomes readable when the host wants the server to stop: it stops accepting,
+    /// lets the requests in flight finish, and returns exit status 0.
+    pub stop_fd: i32,
 }
 
 /// The plugin's function table and descriptor, returned by the entry function.
@@ -275,6 +298,18 @@ pub struct ShimWasmPlugin {
     >,
     /// Frees bytes this plugin returned (`cache_key`, `precompile`).
     pub bytes_free: Option<unsafe extern "C" fn(bytes: ShimWasmOwnedBytes)>,
+    /// Since 1.2, required with `SHIM_WASM_CAP_HTTP_SERVE`: serves a `wasi:http/proxy`
+    /// component on the calling thread until `stop_fd` is readable (or the listener
+    /// fails); `SHIM_WASM_OK` with `*out_exit_code` 0 after a stop. A trap in one request
+    /// answers that request with status 500 and does not end the server.
+    pub serve: Option<
+        unsafe extern "C" fn(
+            engine: *const ShimWasmEngine,
+            request: *const ShimWasmServeRequest,
+            out_exit_code: *mut i32,
+            err: *mut ShimWasmErrorBuf,
+        ) -> ShimWasmStatus,
+    >,
 }
 
 // SAFETY: the tables are immutable after construction; their pointers refer to static
@@ -296,7 +331,10 @@ pub type ShimWasmPluginEntryFn = unsafe extern "C" fn(host: *const ShimWasmHostA
 pub const SHIM_WASM_ENTRY_SYMBOL: &[u8] = b"shim_wasm_plugin_entry\0";
 
 /// Size of a 1.0 plugin table: a plugin whose `struct_size` is smaller is refused.
-pub const SHIM_WASM_PLUGIN_V1_0_SIZE: usize = size_of::<ShimWasmPlugin>();
+pub const SHIM_WASM_PLUGIN_V1_0_SIZE: usize = std::mem::offset_of!(ShimWasmPlugin, serve);
+
+/// Size of a 1.2 plugin table (up to `serve`): a smaller table has no `serve`.
+pub const SHIM_WASM_PLUGIN_V1_2_SIZE: usize = size_of::<ShimWasmPlugin>();
 
 /// Size of a 1.0 run request (up to `stderr_fd`, padded): the smallest a plugin accepts.
 /// Fields past the `struct_size` a host declared are read as their 1.0 meaning (`cwd`:
@@ -378,7 +416,12 @@ const _: () = {
     assert!(offset_of!(ShimWasmRunRequest, cwd) == 104);
     assert!(SHIM_WASM_RUN_REQUEST_V1_0_SIZE == 104);
 
-    assert!(size_of::<ShimWasmPlugin>() == 128);
+    assert!(size_of::<ShimWasmServeRequest>() == 40);
+    assert!(offset_of!(ShimWasmServeRequest, run) == 8);
+    assert!(offset_of!(ShimWasmServeRequest, listen) == 16);
+    assert!(offset_of!(ShimWasmServeRequest, stop_fd) == 32);
+
+    assert!(size_of::<ShimWasmPlugin>() == 136);
     assert!(offset_of!(ShimWasmPlugin, abi_version) == 8);
     assert!(offset_of!(ShimWasmPlugin, engine_name) == 16);
     assert!(offset_of!(ShimWasmPlugin, engine_version) == 32);
@@ -391,4 +434,6 @@ const _: () = {
     assert!(offset_of!(ShimWasmPlugin, precompile) == 104);
     assert!(offset_of!(ShimWasmPlugin, run) == 112);
     assert!(offset_of!(ShimWasmPlugin, bytes_free) == 120);
+    assert!(offset_of!(ShimWasmPlugin, serve) == 128);
+    assert!(SHIM_WASM_PLUGIN_V1_0_SIZE == 128);
 };

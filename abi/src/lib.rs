@@ -10,6 +10,7 @@
 //!   [`export_plugin!`]; every exported function catches panics.
 //! - `host` (feature `host`): for the shim: load a plugin, check its versions and
 //!   table, and call it through safe wrappers.
+//! - [`component`]: which world a component implements (command or HTTP handler).
 //! - [`types`]: Rust views of the ABI's integer enums and flags, shared by both sides.
 //!
 //! Why not `abi_stable`: it checks layouts at load time, but only between Rust crates
@@ -18,6 +19,7 @@
 //! (see `docs/abi.md`).
 
 pub mod build;
+pub mod component;
 pub mod ffi;
 pub mod plugin;
 pub mod types;

@@ -186,14 +186,16 @@ impl Capabilities {
     pub const PRECOMPILE: Self = Self(ffi::SHIM_WASM_CAP_PRECOMPILE);
     pub const TEXT_FORMAT: Self = Self(ffi::SHIM_WASM_CAP_TEXT_FORMAT);
     pub const MEMORY_LIMIT: Self = Self(ffi::SHIM_WASM_CAP_MEMORY_LIMIT);
+    pub const HTTP_SERVE: Self = Self(ffi::SHIM_WASM_CAP_HTTP_SERVE);
 
     /// Every flag this ABI version knows, with its name.
-    pub const NAMED: [(Self, &'static str); 5] = [
+    pub const NAMED: [(Self, &'static str); 6] = [
         (Self::WASI_P1, "wasi-p1"),
         (Self::COMPONENTS, "components"),
         (Self::PRECOMPILE, "precompile"),
         (Self::TEXT_FORMAT, "text-format"),
         (Self::MEMORY_LIMIT, "memory-limit"),
+        (Self::HTTP_SERVE, "http-serve"),
     ];
 
     pub const fn union(self, other: Self) -> Self {

@@ -35,7 +35,12 @@ OFFSET(ShimWasmRunRequest, stdout_fd, 92);
 OFFSET(ShimWasmRunRequest, stderr_fd, 96);
 OFFSET(ShimWasmRunRequest, cwd, 104);
 
-SIZE(ShimWasmPlugin, 128);
+SIZE(ShimWasmServeRequest, 40);
+OFFSET(ShimWasmServeRequest, run, 8);
+OFFSET(ShimWasmServeRequest, listen, 16);
+OFFSET(ShimWasmServeRequest, stop_fd, 32);
+
+SIZE(ShimWasmPlugin, 136);
 OFFSET(ShimWasmPlugin, abi_version, 8);
 OFFSET(ShimWasmPlugin, engine_name, 16);
 OFFSET(ShimWasmPlugin, engine_version, 32);
@@ -48,6 +53,7 @@ OFFSET(ShimWasmPlugin, cache_key, 96);
 OFFSET(ShimWasmPlugin, precompile, 104);
 OFFSET(ShimWasmPlugin, run, 112);
 OFFSET(ShimWasmPlugin, bytes_free, 120);
+OFFSET(ShimWasmPlugin, serve, 128);
 #endif
 
 /* The entry prototype must match the function-pointer type. */

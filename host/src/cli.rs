@@ -43,7 +43,10 @@ enum Command {
     ///
     /// The module runs in a child process; stdio is passed through and its exit status
     /// becomes this command's. Other statuses: 125 shim or plugin failure, 126 the module
-    /// cannot be run, 134 trap, 128+N engine process killed by signal N.
+    /// cannot be run, 134 trap, 128+N engine process killed by signal N. A component that
+    /// exports wasi:http/incoming-handler (and not wasi:cli/run) is served over HTTP on
+    /// the address in its WASMTIME_HTTP_PROXY_SOCKET_ADDR (--env; default 0.0.0.0:8080)
+    /// until SIGTERM or Ctrl-C, which lets the requests in flight finish (status 0).
     #[command(override_usage = "containerd-shim-wasm-v1 run [OPTIONS] <MODULE> [ARGS]...")]
     Run(RunArgs),
     /// Precompile a module for an engine; `run` accepts the artifact in its place

@@ -11,6 +11,7 @@ mod container;
 mod engine_process;
 mod exec_fd;
 mod exit;
+mod http_serve;
 mod images;
 mod launcher;
 mod logging;

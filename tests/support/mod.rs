@@ -9,6 +9,8 @@
 
 pub mod cases;
 pub mod containerd;
+pub mod http_component;
+pub mod netns_http;
 pub mod node;
 pub mod stress;
 

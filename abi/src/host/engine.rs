@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::{CallError, LoadedPlugin};
 use crate::ffi::*;
-use crate::{ModuleKind, Status};
+use crate::{Capabilities, ModuleKind, Status};
 
 /// Room for a plugin's error message; longer messages are cut.
 const ERROR_CAPACITY: usize = 8 * 1024;
@@ -121,37 +121,66 @@ impl EngineInstance<'_> {
 
     /// Runs a program to completion on this thread and returns its exit status.
     pub fn run(&self, spec: &RunSpec<'_>) -> Result<i32, CallError> {
-        let views = |items: &[String]| items.iter().map(|s| ShimWasmStr::from_str(s)).collect::<Vec<_>>();
-        let (args, env) = (views(spec.args), views(spec.env));
-        let preopens = spec
-            .preopens
-            .iter()
-            .map(|(host, guest)| ShimWasmPreopen {
-                host_path: ShimWasmStr::from_str(host),
-                guest_path: ShimWasmStr::from_str(guest),
-            })
-            .collect::<Vec<_>>();
-        let request = ShimWasmRunRequest {
-            struct_size: size_of::<ShimWasmRunRequest>(),
-            module: ShimWasmBytes::from_slice(spec.module),
-            entry: ShimWasmStr::from_str(spec.entry.unwrap_or("")),
-            args: args.as_ptr(),
-            args_len: args.len(),
-            env: env.as_ptr(),
-            env_len: env.len(),
-            preopens: preopens.as_ptr(),
-            preopens_len: preopens.len(),
-            stdin_fd: spec.stdin.as_raw_fd(),
-            stdout_fd: spec.stdout.as_raw_fd(),
-            stderr_fd: spec.stderr.as_raw_fd(),
-            cwd: ShimWasmStr::from_str(spec.cwd),
-        };
-        let mut exit_code = 0;
         let run = self.plugin.table.run.expect("checked at load");
-        // SAFETY: engine from this plugin; the request and its views outlive the call.
-        self.plugin.call("run", |err| unsafe { run(self.raw, &request, &mut exit_code, err) })?;
-        Ok(exit_code)
+        with_request(spec, |request| {
+            let mut exit_code = 0;
+            // SAFETY: engine from this plugin; the request and its views outlive the call.
+            self.plugin.call("run", |err| unsafe { run(self.raw, request, &mut exit_code, err) })?;
+            Ok(exit_code)
+        })
     }
+
+    /// Serves the `wasi:http/proxy` component of `spec` on `listen` (`IP:PORT`) on this
+    /// thread until `stop` is readable; the server's exit status (0 after a stop).
+    /// Refused, naming the engine, when the plugin does not declare `http-serve`.
+    pub fn serve(&self, spec: &RunSpec<'_>, listen: &str, stop: BorrowedFd<'_>) -> Result<i32, CallError> {
+        let serve = match self.plugin.table.serve {
+            Some(serve) if self.plugin.descriptor().capabilities.contains(Capabilities::HTTP_SERVE) => serve,
+            _ => return Err(self.plugin.unsupported("serve", "serving wasi:http components (http-serve)")),
+        };
+        with_request(spec, |run| {
+            let request = ShimWasmServeRequest {
+                struct_size: size_of::<ShimWasmServeRequest>(),
+                run,
+                listen: ShimWasmStr::from_str(listen),
+                stop_fd: stop.as_raw_fd(),
+            };
+            let mut exit_code = 0;
+            // SAFETY: engine from this plugin; the request and its views outlive the call.
+            self.plugin.call("serve", |err| unsafe { serve(self.raw, &request, &mut exit_code, err) })?;
+            Ok(exit_code)
+        })
+    }
+}
+
+/// Calls `f` with `spec` as a C run request, valid for the call.
+fn with_request<T>(spec: &RunSpec<'_>, f: impl FnOnce(&ShimWasmRunRequest) -> T) -> T {
+    let views = |items: &[String]| items.iter().map(|s| ShimWasmStr::from_str(s)).collect::<Vec<_>>();
+    let (args, env) = (views(spec.args), views(spec.env));
+    let preopens = spec
+        .preopens
+        .iter()
+        .map(|(host, guest)| ShimWasmPreopen {
+            host_path: ShimWasmStr::from_str(host),
+            guest_path: ShimWasmStr::from_str(guest),
+        })
+        .collect::<Vec<_>>();
+    let request = ShimWasmRunRequest {
+        struct_size: size_of::<ShimWasmRunRequest>(),
+        module: ShimWasmBytes::from_slice(spec.module),
+        entry: ShimWasmStr::from_str(spec.entry.unwrap_or("")),
+        args: args.as_ptr(),
+        args_len: args.len(),
+        env: env.as_ptr(),
+        env_len: env.len(),
+        preopens: preopens.as_ptr(),
+        preopens_len: preopens.len(),
+        stdin_fd: spec.stdin.as_raw_fd(),
+        stdout_fd: spec.stdout.as_raw_fd(),
+        stderr_fd: spec.stderr.as_raw_fd(),
+        cwd: ShimWasmStr::from_str(spec.cwd),
+    };
+    f(&request)
 }
 
 impl Drop for EngineInstance<'_> {

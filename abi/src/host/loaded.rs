@@ -130,14 +130,14 @@ fn open_error(path: &Path, open_path: &Path, e: &libloading::Error) -> LoadError
 /// fields (which never move), then its required functions.
 unsafe fn checked_table(
     path: &Path,
-    table: *const ShimWasmPlugin,
+    raw: *const ShimWasmPlugin,
 ) -> Result<&'static ShimWasmPlugin, LoadError> {
-    if table.is_null() {
+    if raw.is_null() {
         return Err(LoadError::Refused { path: path.into(), host: ABI_VERSION });
     }
     // SAFETY: every plugin table, of any major, starts with these two fields.
     let (size, version) =
-        unsafe { (ptr::addr_of!((*table).struct_size).read(), ptr::addr_of!((*table).abi_version).read()) };
+        unsafe { (ptr::addr_of!((*raw).struct_size).read(), ptr::addr_of!((*raw).abi_version).read()) };
     let plugin = AbiVersion::from(version);
     if plugin.major != ABI_VERSION.major {
         return Err(LoadError::MajorMismatch { path: path.into(), plugin, host: ABI_VERSION });
@@ -150,17 +150,34 @@ unsafe fn checked_table(
             needed: SHIM_WASM_PLUGIN_V1_0_SIZE,
         });
     }
-    // SAFETY: the plugin declared at least a full 1.0 table, valid for the process.
-    let table = unsafe { &*table };
-    let precompile = table.capabilities & SHIM_WASM_CAP_PRECOMPILE != 0;
+    // A copy as this minor's table: the fields the plugin declared, then zeroes (NULL
+    // functions, no flags), never a read past its size. Leaked: plugins are never
+    // unloaded, and a process loads at most one.
+    // SAFETY: the plugin declared a table of `size` bytes, valid for the process; zeroes
+    // are a valid table.
+    let table: &'static mut ShimWasmPlugin = Box::leak(Box::new(unsafe { std::mem::zeroed() }));
+    // SAFETY: as above; the copy stays within both tables.
+    unsafe {
+        ptr::copy_nonoverlapping(
+            raw.cast::<u8>(),
+            ptr::addr_of_mut!(*table).cast::<u8>(),
+            size.min(size_of::<ShimWasmPlugin>()),
+        )
+    };
+    // A flag of a later minor means nothing without that minor's table.
+    if size < SHIM_WASM_PLUGIN_V1_2_SIZE || plugin.minor < 2 {
+        table.capabilities &= !SHIM_WASM_CAP_HTTP_SERVE;
+    }
+    let flag = |cap: ShimWasmCapabilities| table.capabilities & cap != 0;
     let required = [
         ("engine_new", table.engine_new.is_some()),
         ("engine_free", table.engine_free.is_some()),
         ("detect", table.detect.is_some()),
         ("run", table.run.is_some()),
         ("bytes_free", table.bytes_free.is_some()),
-        ("cache_key", table.cache_key.is_some() || !precompile),
-        ("precompile", table.precompile.is_some() || !precompile),
+        ("cache_key", table.cache_key.is_some() || !flag(SHIM_WASM_CAP_PRECOMPILE)),
+        ("precompile", table.precompile.is_some() || !flag(SHIM_WASM_CAP_PRECOMPILE)),
+        ("serve", table.serve.is_some() || !flag(SHIM_WASM_CAP_HTTP_SERVE)),
     ];
     if let Some((function, _)) = required.iter().find(|(_, present)| !present) {
         return Err(LoadError::MissingFunction { path: path.into(), plugin, function });

@@ -8,7 +8,7 @@ use std::os::fd::BorrowedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use super::{Engine, ModuleSource, PluginError, Preopen, RunRequest, artifact, log, proposals};
+use super::{Engine, ModuleSource, PluginError, Preopen, RunRequest, ServeRequest, artifact, log, proposals};
 use crate::ffi::*;
 use crate::{Capabilities, ModuleKind, Status};
 
@@ -49,6 +49,7 @@ pub const fn plugin_table<E: Engine>() -> ShimWasmPlugin {
         precompile: Some(precompile::<E>),
         run: Some(run::<E>),
         bytes_free: Some(bytes_free),
+        serve: if E::CAPABILITIES.contains(Capabilities::HTTP_SERVE) { Some(serve::<E>) } else { None },
     }
 }
 
@@ -172,7 +173,7 @@ unsafe extern "C" fn run<E: Engine>(
         // SAFETY: the host passes an engine from `engine_new` and a request whose views
         // are valid for the call.
         let engine = unsafe { engine_ref::<E>(engine) }?;
-        let raw = unsafe { request_copy(non_null(request.cast_mut(), "request")?) };
+        let raw = unsafe { sized_copy(non_null(request.cast_mut(), "request")?) };
         let request = unsafe { run_request::<E>(engine, &raw) }?;
         let source = request.module;
         if let ModuleSource::Bytes(bytes) = source {
@@ -182,6 +183,41 @@ unsafe extern "C" fn run<E: Engine>(
             ModuleSource::Bytes(bytes) => name_missing_proposal::<E>(e, bytes),
             ModuleSource::Precompiled(_) => e,
         })?;
+        // SAFETY: checked non-null.
+        unsafe { *non_null(out_exit_code, "out_exit_code")? = code };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn serve<E: Engine>(
+    engine: *const ShimWasmEngine,
+    request: *const ShimWasmServeRequest,
+    out_exit_code: *mut i32,
+    err: *mut ShimWasmErrorBuf,
+) -> ShimWasmStatus {
+    guard::<E>("serve", err, || {
+        // SAFETY: the host passes an engine from `engine_new` and a request whose views
+        // (and run request) are valid for the call.
+        let engine = unsafe { engine_ref::<E>(engine) }?;
+        let raw = unsafe { sized_copy(non_null(request.cast_mut(), "serve request")?) };
+        // 1.2 made the serve request whole; there is no shorter one.
+        if raw.struct_size < size_of::<ShimWasmServeRequest>() {
+            return Err(PluginError::invalid_argument(format!(
+                "serve request is {} bytes, ABI {SHIM_WASM_ABI_MAJOR}.2 needs {}",
+                raw.struct_size,
+                size_of::<ShimWasmServeRequest>()
+            )));
+        }
+        let run = unsafe { sized_copy(non_null(raw.run.cast_mut(), "serve request's run request")?) };
+        let run = unsafe { run_request::<E>(engine, &run) }?;
+        let listen = utf8(unsafe { raw.listen.as_bytes() }, "listen address")?;
+        let listen = listen.parse().map_err(|_| {
+            PluginError::invalid_argument(format!(
+                "listen address `{listen}` is not IP:PORT (for example 0.0.0.0:8080)"
+            ))
+        })?;
+        let stop = unsafe { fd(raw.stop_fd, "stop") }?;
+        let code = engine.serve(ServeRequest { run, listen, stop })?;
         // SAFETY: checked non-null.
         unsafe { *non_null(out_exit_code, "out_exit_code")? = code };
         Ok(())
@@ -214,20 +250,21 @@ unsafe extern "C" fn bytes_free(bytes: ShimWasmOwnedBytes) {
     }
 }
 
-/// The host's request as this minor's struct: the bytes the host declared (never more:
-/// a 1.0 host's request is shorter than ours), then zeroes (an empty `cwd`).
+/// A request (run or serve) as this minor's struct: the bytes the host declared (never
+/// more: an older host's request is shorter than ours), then zeroes (an empty `cwd`).
 ///
 /// # Safety
-/// `request` points to a request whose first field is its size, valid for that many bytes.
-unsafe fn request_copy(request: *const ShimWasmRunRequest) -> ShimWasmRunRequest {
+/// `request` points to a `#[repr(C)]` request whose first field is its size (`usize`),
+/// valid for that many bytes; all zeroes must be a valid `T`.
+unsafe fn sized_copy<T>(request: *const T) -> T {
     // SAFETY: every request starts with its size; zeroes are a valid request (NULL views
     // of length 0, descriptor 0), and the copy stays within what the host declared.
     unsafe {
-        let declared = ptr::addr_of!((*request).struct_size).read();
-        let mut copy: ShimWasmRunRequest = std::mem::zeroed();
-        let len = declared.min(size_of::<ShimWasmRunRequest>());
+        let declared = request.cast::<usize>().read();
+        let mut copy: T = std::mem::zeroed();
+        let len = declared.min(size_of::<T>());
         ptr::copy_nonoverlapping(request.cast::<u8>(), ptr::addr_of_mut!(copy).cast::<u8>(), len);
-        copy.struct_size = declared;
+        ptr::addr_of_mut!(copy).cast::<usize>().write(declared);
         copy
     }
 }

@@ -132,6 +132,24 @@ pub trait Engine: Sized + Send + Sync + 'static {
     /// Runs a program to completion and returns its exit status. A trap is
     /// [`PluginError::trap`].
     fn run(&self, request: RunRequest<'_>) -> Result<i32, PluginError>;
+
+    /// Since ABI 1.2, for engines that declare [`Capabilities::HTTP_SERVE`]: serves a
+    /// `wasi:http/proxy` component on `request.listen` until `request.stop` is readable,
+    /// then lets the requests in flight finish and returns 0.
+    fn serve(&self, _request: ServeRequest<'_>) -> Result<i32, PluginError> {
+        Err(PluginError::unsupported(Self::NAME, "serving wasi:http components"))
+    }
+}
+
+/// One request to serve a component over HTTP, borrowed from the host for the call.
+#[derive(Debug)]
+pub struct ServeRequest<'a> {
+    /// The component and what every instance gets (`entry` is `None`).
+    pub run: RunRequest<'a>,
+    /// Where to listen, checked to be `IP:PORT`.
+    pub listen: std::net::SocketAddr,
+    /// Readable once the host wants the server to stop; owned by the host.
+    pub stop: BorrowedFd<'a>,
 }
 
 /// What to run: source bytes, or an artifact from [`Engine::precompile`] whose cache key

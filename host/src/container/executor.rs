@@ -18,6 +18,7 @@ use shim_wasm_abi::{ModuleKind, Status};
 use super::module::{ARTIFACTS_COME_FROM_THE_CACHE, WasmSource};
 use super::{capabilities, inherited};
 use crate::exit::{CANNOT_RUN, Failure};
+use crate::http_serve;
 
 /// The plugin loaded by the launcher; inherited by its workers and their init processes.
 pub static PLUGIN: OnceLock<LoadedPlugin> = OnceLock::new();
@@ -50,7 +51,7 @@ impl Executor for ShimExecutor {
         let checked = match self {
             Self::Native | Self::Exec { .. } => get_executor().validate(&with_default_path(spec)),
             Self::Wasm { settings, module, artifact, .. } => {
-                prepare_wasm(settings, module, artifact.as_deref())
+                prepare_wasm(settings, module, artifact.as_deref(), spec)
             }
         };
         if let Err(e) = &checked {
@@ -122,6 +123,8 @@ thread_local! {
     static ENGINE: OnceCell<EngineInstance<'static>> = const { OnceCell::new() };
     /// The wasm layer and the artifact, mapped before the init process waited for Start.
     static MAPPED: RefCell<Option<Mapped>> = const { RefCell::new(None) };
+    /// Where to serve the program, when it is a wasi:http component ([`http_serve`]).
+    static LISTEN: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Copy-on-write mappings of the layer and the artifact. Their files may be blobs of
@@ -147,6 +150,7 @@ fn prepare_wasm(
     settings: &str,
     module: &WasmSource,
     artifact: Option<&File>,
+    spec: &Spec,
 ) -> Result<(), ExecutorValidationError> {
     let invalid = ExecutorValidationError::ArgValidationError;
     // Before anything else, and before the engine can start a thread: from here on the
@@ -184,12 +188,36 @@ fn prepare_wasm(
         }
         inherited::drop_in_init(artifact.as_raw_fd());
     }
+    let listen = serve_address(module, mapped.layer.as_deref(), spec, plugin).map_err(invalid)?;
+    LISTEN.with(|cell| *cell.borrow_mut() = listen);
     MAPPED.with(|cell| *cell.borrow_mut() = Some(mapped));
     // Before the init process waits for Start: a signal sent once containerd reports the
     // task running must find the handler in place.
     end_on_termination_signals();
     inherited::close_in_init();
     Ok(())
+}
+
+/// Where to serve the module, if it is a wasi:http component: decided at create, so an
+/// engine that cannot serve it or a wrong address fails the create with one line.
+fn serve_address(
+    module: &WasmSource,
+    layer: Option<&[u8]>,
+    spec: &Spec,
+    plugin: &LoadedPlugin,
+) -> Result<Option<String>, String> {
+    let file_map;
+    let bytes: &[u8] = match (module, layer) {
+        (_, Some(layer)) => layer,
+        (WasmSource::File(path), None) => {
+            // Mapped, not read: only the preamble and the section headers are touched.
+            file_map = File::open(path).and_then(|file| map_private(&file)).ok();
+            file_map.as_deref().unwrap_or_default()
+        }
+        (WasmSource::Layer { .. }, None) => &[],
+    };
+    let env = spec.process().as_ref().and_then(|p| p.env().clone()).unwrap_or_default();
+    http_serve::listen_address(bytes, &env, plugin)
 }
 
 /// libcontainer looks the program up on `PATH` and refuses a spec without one, which
@@ -275,6 +303,14 @@ fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32
     let preopens = vec![("/".to_string(), "/".to_string())];
     let cwd = process.map(|p| p.cwd().to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let listen = LISTEN.with(|cell| cell.take());
+    // Served programs stop on the first termination signal, gracefully.
+    let stop = match &listen {
+        Some(_) => Some(http_serve::stop_on_termination_signals().map_err(|e| {
+            Failure::new(CANNOT_RUN, format!("cannot prepare the HTTP server's stop signal: {e}"))
+        })?),
+        None => None,
+    };
     let run = |bytes: &[u8]| {
         let run = RunSpec {
             module: bytes,
@@ -287,9 +323,10 @@ fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32
             stdout: stdout.as_fd(),
             stderr: stderr.as_fd(),
         };
-        ENGINE.with(|engine| match engine.get() {
-            Some(engine) => Ok(engine.run(&run)),
-            None => Err(Failure::from("the engine was not created before Start")),
+        ENGINE.with(|engine| match (engine.get(), &listen, &stop) {
+            (Some(engine), Some(listen), Some(stop)) => Ok(engine.serve(&run, listen, stop.as_fd())),
+            (Some(engine), _, _) => Ok(engine.run(&run)),
+            (None, ..) => Err(Failure::from("the engine was not created before Start")),
         })
     };
     let mapped = MAPPED.with(|cell| cell.take()).unwrap_or_default();

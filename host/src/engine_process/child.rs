@@ -1,5 +1,6 @@
 //! The child side of an engine process: load exactly one plugin and do one thing with
-//! it: describe it (`__engine-probe`), or run or precompile one module (`__engine`).
+//! it: describe it (`__engine-probe`), or run, serve ([`http_serve`]) or precompile one
+//! module (`__engine`).
 
 use std::fs;
 use std::io::Write;
@@ -12,6 +13,7 @@ use shimcfg::ShimConfig;
 
 use super::{EngineRequest, LOADED_FD, Operation, REQUEST_FD};
 use crate::exit::{CANNOT_RUN, Failure, Outcome, SHIM_FAILURE};
+use crate::http_serve;
 use crate::plugins::{PluginInfo, load::load_trusted};
 
 /// What `__engine-probe` prints on stdout: one JSON object.
@@ -76,7 +78,21 @@ pub fn run() -> Outcome {
                 stdout: stdout.as_fd(),
                 stderr: stderr.as_fd(),
             };
-            let code = engine.run(&spec).map_err(call_failure)?;
+            let code = match http_serve::listen_address(&module, env, &plugin)
+                .map_err(|e| Failure::new(CANNOT_RUN, e))?
+            {
+                Some(listen) => {
+                    let stop = http_serve::stop_on_termination_signals().map_err(|e| {
+                        Failure::new(
+                            SHIM_FAILURE,
+                            format!("cannot prepare the HTTP server's stop signal: {e}"),
+                        )
+                    })?;
+                    engine.serve(&spec, &listen, stop.as_fd())
+                }
+                None => engine.run(&spec),
+            }
+            .map_err(call_failure)?;
             Ok((code & 0xff) as u8)
         }
         Operation::Compile { output } => compile(&engine, &module, output),

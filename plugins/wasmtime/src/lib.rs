@@ -1,5 +1,6 @@
 //! The wasmtime engine plugin: WASI preview 1 modules and `wasi:cli/run` components on
-//! wasmtime with cranelift, precompilation into wasmtime artifacts, and a memory cap.
+//! wasmtime with cranelift, `wasi:http/proxy` components served over HTTP ([`http`]),
+//! precompilation into wasmtime artifacts, and a memory cap.
 //!
 //! Settings (the per-engine table from the shim's runtime options, as TOML):
 //!
@@ -8,13 +9,14 @@
 //! max_memory_bytes = 268435456 # cap on each linear memory; unset means no cap
 //! ```
 
+mod http;
 mod settings;
 mod wasi;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use shim_wasm_abi::plugin::{
-    Engine, ModuleSource, PluginError, Proposal, RunRequest, host_key, one_line_text_error,
+    Engine, ModuleSource, PluginError, Proposal, RunRequest, ServeRequest, host_key, one_line_text_error,
 };
 use shim_wasm_abi::{Capabilities, ModuleKind};
 use wasmtime::{Precompiled, component::Component};
@@ -43,7 +45,8 @@ impl Engine for Wasmtime {
         .union(Capabilities::COMPONENTS)
         .union(Capabilities::PRECOMPILE)
         .union(Capabilities::TEXT_FORMAT)
-        .union(Capabilities::MEMORY_LIMIT);
+        .union(Capabilities::MEMORY_LIMIT)
+        .union(Capabilities::HTTP_SERVE);
     /// wasmtime's defaults, as its CLI has them (the crate's `gc` and `threads` features
     /// bring garbage collection, exception handling and shared memories).
     const PROPOSALS: &'static [Proposal] = &Proposal::ALL;
@@ -85,6 +88,15 @@ impl Engine for Wasmtime {
             Program::Component(component) => {
                 wasi::run_component(&self.engine, &self.settings, &component, &request)
             }
+        }
+    }
+
+    fn serve(&self, request: ServeRequest<'_>) -> Result<i32, PluginError> {
+        match self.load(request.run.module)? {
+            Program::Component(component) => http::serve(&self.engine, &self.settings, &component, &request),
+            Program::Module(_) => Err(PluginError::invalid_module(
+                "a core module cannot be served over HTTP; only a component that exports wasi:http/incoming-handler can",
+            )),
         }
     }
 }

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use shim_wasm_abi::plugin::{MemoryCap, PluginError};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]

@@ -109,7 +109,7 @@ fn exit_or_trap(error: wasmtime::Error) -> Result<i32, PluginError> {
 }
 
 /// wasmtime puts the wasm backtrace on separate lines; the shim reports one line.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -130,7 +130,7 @@ fn wasi_builder(request: &RunRequest<'_>) -> Result<WasiCtxBuilder, PluginError>
     Ok(builder)
 }
 
-fn limits(settings: &Settings) -> StoreLimits {
+pub(crate) fn limits(settings: &Settings) -> StoreLimits {
     let mut limits = StoreLimitsBuilder::new();
     if let Some(cap) = settings.memory_cap() {
         limits = limits.memory_size(usize::try_from(cap.bytes()).unwrap_or(usize::MAX));
@@ -139,7 +139,7 @@ fn limits(settings: &Settings) -> StoreLimits {
 }
 
 /// The host keeps its descriptors; the engine gets its own copies.
-fn owned(fd: BorrowedFd<'_>, what: &str) -> Result<File, PluginError> {
+pub(crate) fn owned(fd: BorrowedFd<'_>, what: &str) -> Result<File, PluginError> {
     fd.try_clone_to_owned()
         .map(File::from)
         .map_err(|e| PluginError::io(format!("cannot duplicate the {what} descriptor: {e}")))
