@@ -96,6 +96,7 @@ lint:
 bench: build plugins fixtures
 	bash tests/bench/plugin_path.sh $(TARGET_DIR)/release/$(SHIM) $(TARGET_DIR)/release
 	$(CARGO) test --release -p containerd-shim-wasm --test startup -- --ignored --nocapture
+	$(CARGO) test --release -p containerd-shim-wasm --test http_serve -- --ignored --nocapture bench_
 
 # The stress harness (tests/support/stress) on a release shim; figures are printed, see
 # docs/performance.md. STRESS_TASKS (300), STRESS_PARALLEL (1,2,8,20), DENSITY_TASKS (20),

@@ -1,5 +1,6 @@
-//! ABI minor versions in both directions (docs/abi.md, "Versioning"): plugins of an older
-//! and of a later minor load and run on this shim, each reading only what it knows; and
+//! ABI minor versions in both directions (docs/abi.md, "Versioning"): plugins of older
+//! minors (1.0, 1.1) and of a later one load and run on this shim, each reading only what
+//! it knows; and
 //! plugins of this minor, in C and in Rust, take the shorter run request of a 1.0 host.
 
 mod support;
@@ -16,12 +17,18 @@ use support::{Node, c_plugin, wasmtime_plugin};
 fn plugins_of_an_older_and_a_later_minor_run_on_this_shim() {
     let node = Node::new("abi-minors");
     node.install("echo_1_0", &c_plugin("echo_1_0"));
+    node.install("echo_1_1", &c_plugin("echo_1_1"));
     node.install("echo_later", &c_plugin("echo_later"));
     let module = node.empty_module();
 
     let listed = node.run(&["engines"]);
     let later_minor = SHIM_WASM_ABI_MINOR + 1;
-    for (engine, abi) in [("echo_1_0", "1.0".to_string()), ("echo_later", format!("1.{later_minor}"))] {
+    let minors = [
+        ("echo_1_0", "1.0".to_string()),
+        ("echo_1_1", "1.1".into()),
+        ("echo_later", format!("1.{later_minor}")),
+    ];
+    for (engine, abi) in minors {
         let line = listed.stdout.lines().find(|l| l.starts_with(engine)).expect(&listed.stdout);
         assert!(line.contains(" ok ") && line.contains(&format!(" {abi} ")), "{line}");
     }
@@ -29,6 +36,14 @@ fn plugins_of_an_older_and_a_later_minor_run_on_this_shim() {
     // A plugin built for 1.0 loads and runs (its build has no `cwd` to read).
     let old = node.run(&["run", "--engine", "echo_1_0", &module]);
     assert_eq!((old.code, old.stdout.as_str()), (Some(0), "args:m.wasm\n"), "{}", old.stderr);
+    // A plugin built for 1.1 (no `serve` in its table) reads 1.1's `cwd`.
+    let one_one = node.run(&["run", "--engine", "echo_1_1", &module]);
+    assert_eq!(
+        (one_one.code, one_one.stdout.as_str()),
+        (Some(0), "args:m.wasm\ncwd:/\n"),
+        "{}",
+        one_one.stderr
+    );
     // A later plugin (longer table, higher minor) gets this shim's whole request.
     let later = node.run(&["run", "--engine", "echo_later", &module]);
     assert_eq!((later.code, later.stdout.as_str()), (Some(0), "args:m.wasm\ncwd:/\n"), "{}", later.stderr);

@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use support::{Node, c_plugin, path_str, wasmtime_plugin};
 const ADDR: &str = "127.0.0.1:8080";
 
 /// What every server must do, asked from inside `netns`; ends with a `/slow` request in
-/// flight while `stop` runs, and returns that request's response.
+/// flight while `stop` runs, which must still be answered.
 fn serves_requests(netns: &NetNs, stop: impl FnOnce() + Send) {
     netns.within(|| {
         wait_for_listener(ADDR);
@@ -31,12 +32,16 @@ fn serves_requests(netns: &NetNs, stop: impl FnOnce() + Send) {
         assert_eq!(echoed.status, 200);
         assert!(echoed.body == body, "echoed {} bytes of {}", echoed.body.len(), body.len());
 
-        // Requests at once, each on its own instance.
+        // Requests at once, each on its own instance; one answered while a slow one waits.
         std::thread::scope(|scope| {
+            let slow = scope.spawn(|| request(ADDR, "GET", "/slow", b""));
+            std::thread::sleep(Duration::from_millis(300));
             let at_once: Vec<_> = (0..8).map(|_| scope.spawn(|| request(ADDR, "GET", "/", b""))).collect();
             for answer in at_once {
                 assert_eq!(answer.join().unwrap().unwrap().status, 200);
             }
+            assert!(!slow.is_finished(), "requests were answered one after another");
+            assert_eq!(slow.join().unwrap().unwrap().status, 200);
         });
 
         // A trap answers its own request and nothing else.
@@ -46,7 +51,8 @@ fn serves_requests(netns: &NetNs, stop: impl FnOnce() + Send) {
         // Stopped with a request in flight: that request still gets its answer.
         std::thread::scope(|scope| {
             let slow = scope.spawn(|| request(ADDR, "GET", "/slow", b""));
-            std::thread::sleep(Duration::from_millis(300));
+            // Well inside the handler's second: accepted, not answered.
+            std::thread::sleep(Duration::from_millis(500));
             stop();
             let slow = slow.join().unwrap().expect("the request in flight was cut");
             assert_eq!((slow.status, slow.body.as_slice()), (200, &b"hello from wasi:http\n"[..]));
@@ -66,35 +72,42 @@ fn wait_with_bound(child: &mut Child, what: &str) -> std::process::ExitStatus {
 }
 
 #[test]
-fn run_serves_a_wasi_http_component_until_sigterm() {
+fn run_serves_a_wasi_http_component_until_sigterm_or_ctrl_c() {
     let node = Node::new("http-run");
     node.install("wasmtime", &wasmtime_plugin());
     let netns = NetNs::new("run");
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &netns.name])
-        .arg(support::shim_bin())
-        .args(["run", "--engine", "wasmtime", "--env"])
-        .arg(format!("WASMTIME_HTTP_PROXY_SOCKET_ADDR={ADDR}"))
-        .arg(http_handler())
-        .env("CONTAINERD_SHIM_WASM_CONFIG", node.config())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // `ip netns exec` executes the shim in its own place: this is the shim's pid.
-    let pid = server.id() as i32;
-    serves_requests(&netns, || {
-        // SAFETY: kill(2) on the child this test spawned.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-    });
-    let status = wait_with_bound(&mut server, "run");
-    let output = server.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(status.code(), Some(0), "a stopped server ends with 0; stderr:\n{stderr}");
-    assert!(stderr.contains(&format!("serving wasi:http on http://{ADDR}/")), "{stderr}");
-    let traps: Vec<&str> = stderr.lines().filter(|l| l.contains("trapped")).collect();
-    assert_eq!(traps.len(), 1, "one line per trapped request:\n{stderr}");
+    // SIGTERM to `run` itself, which forwards it; SIGINT to its whole process group, as
+    // Ctrl-C sends it: the engine process gets it twice (directly and forwarded) and
+    // must still stop gracefully.
+    for (how, signal, group) in [("SIGTERM to run", libc::SIGTERM, false), ("Ctrl-C", libc::SIGINT, true)] {
+        let mut server = Command::new("ip")
+            .args(["netns", "exec", &netns.name])
+            .arg(support::shim_bin())
+            .args(["run", "--engine", "wasmtime", "--env"])
+            .arg(format!("WASMTIME_HTTP_PROXY_SOCKET_ADDR={ADDR}"))
+            .arg(http_handler())
+            .env("CONTAINERD_SHIM_WASM_CONFIG", node.config())
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `ip netns exec` executes the shim in its own place: this is the shim's pid, and
+        // the process group's id.
+        let pid = server.id() as i32;
+        serves_requests(&netns, || {
+            // SAFETY: kill(2) on the child this test spawned, or on its process group.
+            unsafe { libc::kill(if group { -pid } else { pid }, signal) };
+        });
+        let status = wait_with_bound(&mut server, "run");
+        let output = server.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(status.code(), Some(0), "{how}: a stopped server ends with 0; stderr:\n{stderr}");
+        assert!(stderr.contains(&format!("serving wasi:http on http://{ADDR}/")), "{stderr}");
+        let traps: Vec<&str> = stderr.lines().filter(|l| l.contains("trapped")).collect();
+        assert_eq!(traps.len(), 1, "one line per trapped request:\n{stderr}");
+    }
 }
 
 #[test]
@@ -148,10 +161,113 @@ fn engines_that_cannot_serve_are_refused_with_one_line() {
     let component = http_handler();
     let ran = node.run(&["run", "--engine", "echo_1_0", path_str(&component)]);
     ran.assert_error(126, &["the echo_1_0 engine cannot serve wasi:http components", "http-serve"]);
+    // A wrong address, and one taken by another server: one line each.
+    node.install("wasmtime", &wasmtime_plugin());
+    let serve_on = |addr: &str| {
+        let env = format!("WASMTIME_HTTP_PROXY_SOCKET_ADDR={addr}");
+        node.run(&["run", "--engine", "wasmtime", "--env", &env, path_str(&component)])
+    };
+    serve_on("localhost").assert_error(126, &["WASMTIME_HTTP_PROXY_SOCKET_ADDR=localhost is not an IP:PORT"]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    serve_on(&addr).assert_error(125, &[&format!("cannot listen on {addr}"), "in use"]);
+
     // The other engines run no components at all, and say so first.
     for (engine, plugin) in support::engines().into_iter().filter(|(name, _)| *name != "wasmtime") {
         node.install(engine, &plugin);
         let ran = node.run(&["run", "--engine", engine, path_str(&component)]);
         ran.assert_error(126, &[&format!("the {engine} engine does not support components")]);
+    }
+}
+
+/// `make bench`: requests per second and latency of the hello handler, served through
+/// `run` on the wasmtime plugin, against busybox's httpd serving the same bytes (a
+/// native server, a process per connection) and, when `HTTP_BENCH_WASMTIME` names a
+/// wasmtime CLI binary, `wasmtime serve` with the same component; all in a test network
+/// namespace, a new connection per request (busybox's httpd keeps none alive).
+/// `HTTP_BENCH_SECONDS` (10) per server, `HTTP_BENCH_CONNECTIONS` (8) at once.
+#[test]
+#[ignore]
+fn bench_requests_per_second() {
+    let seconds: u64 = std::env::var("HTTP_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let connections: usize =
+        std::env::var("HTTP_BENCH_CONNECTIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
+    let node = Node::new("http-bench");
+    node.install("wasmtime", &wasmtime_plugin());
+    let netns = NetNs::new("bench");
+    let docroot = node.root().join("www");
+    std::fs::create_dir_all(&docroot).unwrap();
+    std::fs::write(docroot.join("index.html"), "hello from wasi:http\n").unwrap();
+    let in_netns = |program: &std::path::Path| {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &netns.name]).arg(program).stdin(Stdio::null()).stdout(Stdio::null());
+        cmd.env("CONTAINERD_SHIM_WASM_CONFIG", node.config());
+        cmd
+    };
+    let mut servers: Vec<(String, &str, Command)> = Vec::new();
+    let mut ours = in_netns(&support::shim_bin());
+    ours.args(["run", "--engine", "wasmtime", "--env", "WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:8080"])
+        .arg(http_handler());
+    servers.push(("this shim (run, wasmtime plugin)".into(), "127.0.0.1:8080", ours));
+    let mut httpd = in_netns(std::path::Path::new("busybox"));
+    httpd.args(["httpd", "-f", "-p", "127.0.0.1:8081", "-h"]).arg(&docroot);
+    servers.push(("busybox httpd (native)".into(), "127.0.0.1:8081", httpd));
+    match std::env::var_os("HTTP_BENCH_WASMTIME") {
+        Some(wasmtime) => {
+            let mut serve = in_netns(std::path::Path::new(&wasmtime));
+            serve.args(["serve", "--addr", "127.0.0.1:8082"]).arg(http_handler());
+            servers.push(("wasmtime serve (CLI)".into(), "127.0.0.1:8082", serve));
+        }
+        None => {
+            support::skipped("wasmtime serve reference: set HTTP_BENCH_WASMTIME to a wasmtime CLI binary")
+        }
+    }
+    println!("| server | requests/s | p50 | p99 | errors |\n| --- | --- | --- | --- | --- |");
+    for (name, addr, mut command) in servers {
+        let mut child = command.spawn().unwrap();
+        let (count, errors, mut latencies, elapsed) = netns.within(|| {
+            wait_for_listener(addr);
+            for _ in 0..200 {
+                let _ = request(addr, "GET", "/", b"");
+            }
+            let until = std::time::Instant::now() + Duration::from_secs(seconds);
+            let start = std::time::Instant::now();
+            let results: Vec<(Vec<Duration>, usize)> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..connections)
+                    .map(|_| {
+                        scope.spawn(move || {
+                            let (mut latencies, mut errors) = (Vec::new(), 0);
+                            while std::time::Instant::now() < until {
+                                let sent = std::time::Instant::now();
+                                match request(addr, "GET", "/", b"") {
+                                    Ok(r) if r.status == 200 => latencies.push(sent.elapsed()),
+                                    _ => errors += 1,
+                                }
+                            }
+                            (latencies, errors)
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            let elapsed = start.elapsed();
+            let errors = results.iter().map(|r| r.1).sum::<usize>();
+            let latencies: Vec<Duration> = results.into_iter().flat_map(|r| r.0).collect();
+            (latencies.len(), errors, latencies, elapsed)
+        });
+        // SAFETY: kill(2) on the server this bench started.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        wait_with_bound(&mut child, &name);
+        latencies.sort();
+        let at = |q: f64| {
+            latencies.get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+        };
+        let ms = |d: Option<&Duration>| d.map_or("-".into(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
+        println!(
+            "| {name} | {:.0} | {} | {} | {errors} |",
+            count as f64 / elapsed.as_secs_f64(),
+            ms(at(0.50)),
+            ms(at(0.99))
+        );
     }
 }

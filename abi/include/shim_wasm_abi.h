@@ -152,7 +152,7 @@ typedef struct ShimWasmServeRequest {
   // `sizeof(ShimWasmServeRequest)` as the host built it.
   size_t struct_size;
   // The component (or its artifact), args, env, preopens, stdio and working
-  // directory every instance gets; `entry` is empty.
+  // directory every instance gets; `entry` is not used.
   const struct ShimWasmRunRequest *run;
   // The TCP address to listen on, `IP:PORT` (`0.0.0.0:8080`, `[::]:80`).
   struct ShimWasmStr listen;
@@ -319,6 +319,8 @@ typedef const struct ShimWasmPlugin *(*ShimWasmPluginEntryFn)(const struct ShimW
 #define SHIM_WASM_LOG_DEBUG 4
 
 #define SHIM_WASM_LOG_TRACE 5
+
+
 
 
 

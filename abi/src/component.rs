@@ -52,7 +52,12 @@ pub fn world(bytes: &[u8]) -> World {
             _ => 0,
         };
         depth = 1;
-        data = &data[consumed + skip..];
+        // A nested section's length is the file's word, unchecked: past the end is no
+        // component.
+        let Some(rest) = consumed.checked_add(skip).and_then(|end| data.get(end..)) else {
+            return World::Other;
+        };
+        data = rest;
     }
     match (command, handler) {
         (true, _) => World::Command,
@@ -89,6 +94,11 @@ mod tests {
         assert_eq!(world(&component("")), World::Other);
         assert_eq!(world(&wat::parse_str("(module)").unwrap()), World::Other);
         assert_eq!(world(b"\0asm\x0d\0\x01\0garbage"), World::Other);
+        // A nested core module claiming 65536 bytes of a 12-byte file.
+        assert_eq!(world(b"\0asm\x0d\0\x01\0\x01\x80\x80\x04"), World::Other);
+        let mut cut = handler.clone();
+        cut.truncate(handler.len() - 3);
+        assert_eq!(world(&cut), World::Other);
         assert_eq!(world(b""), World::Other);
     }
 }

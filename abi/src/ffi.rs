@@ -213,7 +213,7 @@ pub struct ShimWasmServeRequest {
     /// `sizeof(ShimWasmServeRequest)` as the host built it.
     pub struct_size: usize,
     /// The component (or its artifact), args, env, preopens, stdio and working
-    /// directory every instance gets; `entry` is empty.
+    /// directory every instance gets; `entry` is not used.
     pub run: *const ShimWasmRunRequest,
     /// The TCP address to listen on, `IP:PORT` (`0.0.0.0:8080`, `[::]:80`).
     pub listen: ShimWasmStr,
@@ -333,6 +333,10 @@ pub const SHIM_WASM_ENTRY_SYMBOL: &[u8] = b"shim_wasm_plugin_entry\0";
 /// Size of a 1.0 plugin table: a plugin whose `struct_size` is smaller is refused.
 pub const SHIM_WASM_PLUGIN_V1_0_SIZE: usize = std::mem::offset_of!(ShimWasmPlugin, serve);
 
+/// Size of a 1.2 serve request, the first: a plugin refuses a shorter one (later minors
+/// may grow it; fields past what a host declared read as zero).
+pub const SHIM_WASM_SERVE_REQUEST_V1_2_SIZE: usize = size_of::<ShimWasmServeRequest>();
+
 /// Size of a 1.2 plugin table (up to `serve`): a smaller table has no `serve`.
 pub const SHIM_WASM_PLUGIN_V1_2_SIZE: usize = size_of::<ShimWasmPlugin>();
 
@@ -420,6 +424,7 @@ const _: () = {
     assert!(offset_of!(ShimWasmServeRequest, run) == 8);
     assert!(offset_of!(ShimWasmServeRequest, listen) == 16);
     assert!(offset_of!(ShimWasmServeRequest, stop_fd) == 32);
+    assert!(SHIM_WASM_SERVE_REQUEST_V1_2_SIZE == 40);
 
     assert!(size_of::<ShimWasmPlugin>() == 136);
     assert!(offset_of!(ShimWasmPlugin, abi_version) == 8);

@@ -44,11 +44,15 @@ pub fn listen_address(bytes: &[u8], env: &[String], plugin: &LoadedPlugin) -> Re
 
 /// The write end of the stop pipe while serving; -1 once a signal has used it.
 static STOP_WRITE: AtomicI32 = AtomicI32::new(-1);
+/// The signal that asked for the stop, and whether it came from this process's parent
+/// (`signal << 1 | from_parent`); 0 before.
+static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
 
 /// From now on, the first SIGTERM, SIGINT, SIGHUP or SIGQUIT makes the returned
 /// descriptor readable (the server stops accepting, finishes what is in flight, and the
 /// program ends with 0); a second one ends the process at once with 128+N, as a signal
-/// ends a program that does not serve.
+/// ends a program that does not serve. Not a second one: the copy `run` forwards of a
+/// signal its whole process group got (Ctrl-C reaches both `run` and its engine process).
 pub fn stop_on_termination_signals() -> std::io::Result<OwnedFd> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into the array.
@@ -56,18 +60,34 @@ pub fn stop_on_termination_signals() -> std::io::Result<OwnedFd> {
         return Err(std::io::Error::last_os_error());
     }
     STOP_WRITE.store(fds[1], Ordering::SeqCst);
-    extern "C" fn on_signal(signal: libc::c_int) {
-        let fd = STOP_WRITE.swap(-1, Ordering::SeqCst);
-        if fd < 0 {
-            // SAFETY: _exit is async-signal-safe.
-            unsafe { libc::_exit(128 + signal) };
+    extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+        // SAFETY (whole handler): getppid, write and _exit are async-signal-safe; `info` is
+        // the kernel's, valid during the handler; errno is restored for the code we
+        // interrupted.
+        unsafe {
+            let errno = *libc::__errno_location();
+            let from_parent = !info.is_null() && (*info).si_pid() == libc::getppid();
+            let fd = STOP_WRITE.swap(-1, Ordering::SeqCst);
+            if fd >= 0 {
+                STOPPED_BY.store(signal << 1 | i32::from(from_parent), Ordering::SeqCst);
+                libc::write(fd, b"s".as_ptr().cast(), 1);
+            } else if !(from_parent && STOPPED_BY.load(Ordering::SeqCst) == signal << 1) {
+                libc::_exit(128 + signal);
+            }
+            *libc::__errno_location() = errno;
         }
-        // SAFETY: write on a pipe is async-signal-safe; the byte only wakes the reader.
-        unsafe { libc::write(fd, b"s".as_ptr().cast(), 1) };
     }
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
-        // SAFETY: installs an async-signal-safe handler.
-        unsafe { libc::signal(signal, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+        // SAFETY: installs an async-signal-safe handler with SA_SIGINFO, the signature it has.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal
+                as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)
+                as libc::sighandler_t;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
     }
     // SAFETY: the read end pipe2 just made, owned from here on.
     Ok(unsafe { OwnedFd::from_raw_fd(fds[0]) })

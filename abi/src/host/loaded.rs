@@ -164,9 +164,11 @@ unsafe fn checked_table(
             size.min(size_of::<ShimWasmPlugin>()),
         )
     };
-    // A flag of a later minor means nothing without that minor's table.
+    // A flag or a function of a later minor means nothing without that minor's whole
+    // table (a size between two minors' leaves a half-copied pointer).
     if size < SHIM_WASM_PLUGIN_V1_2_SIZE || plugin.minor < 2 {
         table.capabilities &= !SHIM_WASM_CAP_HTTP_SERVE;
+        table.serve = None;
     }
     let flag = |cap: ShimWasmCapabilities| table.capabilities & cap != 0;
     let required = [

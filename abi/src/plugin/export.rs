@@ -201,11 +201,10 @@ unsafe extern "C" fn serve<E: Engine>(
         let engine = unsafe { engine_ref::<E>(engine) }?;
         let raw = unsafe { sized_copy(non_null(request.cast_mut(), "serve request")?) };
         // 1.2 made the serve request whole; there is no shorter one.
-        if raw.struct_size < size_of::<ShimWasmServeRequest>() {
+        if raw.struct_size < SHIM_WASM_SERVE_REQUEST_V1_2_SIZE {
             return Err(PluginError::invalid_argument(format!(
-                "serve request is {} bytes, ABI {SHIM_WASM_ABI_MAJOR}.2 needs {}",
+                "serve request is {} bytes, ABI {SHIM_WASM_ABI_MAJOR}.2 needs at least {SHIM_WASM_SERVE_REQUEST_V1_2_SIZE}",
                 raw.struct_size,
-                size_of::<ShimWasmServeRequest>()
             )));
         }
         let run = unsafe { sized_copy(non_null(raw.run.cast_mut(), "serve request's run request")?) };

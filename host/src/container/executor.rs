@@ -6,7 +6,7 @@
 use std::cell::{OnceCell, RefCell};
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Arc, OnceLock};
 
 use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
@@ -123,8 +123,9 @@ thread_local! {
     static ENGINE: OnceCell<EngineInstance<'static>> = const { OnceCell::new() };
     /// The wasm layer and the artifact, mapped before the init process waited for Start.
     static MAPPED: RefCell<Option<Mapped>> = const { RefCell::new(None) };
-    /// Where to serve the program, when it is a wasi:http component ([`http_serve`]).
-    static LISTEN: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Where to serve the program, when it is a wasi:http component ([`http_serve`]),
+    /// and the descriptor a termination signal makes readable to stop it.
+    static SERVE: RefCell<Option<(String, OwnedFd)>> = const { RefCell::new(None) };
 }
 
 /// Copy-on-write mappings of the layer and the artifact. Their files may be blobs of
@@ -189,11 +190,17 @@ fn prepare_wasm(
         inherited::drop_in_init(artifact.as_raw_fd());
     }
     let listen = serve_address(module, mapped.layer.as_deref(), spec, plugin).map_err(invalid)?;
-    LISTEN.with(|cell| *cell.borrow_mut() = listen);
     MAPPED.with(|cell| *cell.borrow_mut() = Some(mapped));
     // Before the init process waits for Start: a signal sent once containerd reports the
-    // task running must find the handler in place.
-    end_on_termination_signals();
+    // task running must find the handler in place. A served program stops gracefully.
+    match listen {
+        Some(listen) => {
+            let stop = http_serve::stop_on_termination_signals()
+                .map_err(|e| invalid(format!("cannot prepare the HTTP server's stop signal: {e}")))?;
+            SERVE.with(|cell| *cell.borrow_mut() = Some((listen, stop)));
+        }
+        None => end_on_termination_signals(),
+    }
     inherited::close_in_init();
     Ok(())
 }
@@ -303,14 +310,7 @@ fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32
     let preopens = vec![("/".to_string(), "/".to_string())];
     let cwd = process.map(|p| p.cwd().to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    let listen = LISTEN.with(|cell| cell.take());
-    // Served programs stop on the first termination signal, gracefully.
-    let stop = match &listen {
-        Some(_) => Some(http_serve::stop_on_termination_signals().map_err(|e| {
-            Failure::new(CANNOT_RUN, format!("cannot prepare the HTTP server's stop signal: {e}"))
-        })?),
-        None => None,
-    };
+    let serve = SERVE.with(|cell| cell.take());
     let run = |bytes: &[u8]| {
         let run = RunSpec {
             module: bytes,
@@ -323,10 +323,10 @@ fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32
             stdout: stdout.as_fd(),
             stderr: stderr.as_fd(),
         };
-        ENGINE.with(|engine| match (engine.get(), &listen, &stop) {
-            (Some(engine), Some(listen), Some(stop)) => Ok(engine.serve(&run, listen, stop.as_fd())),
-            (Some(engine), _, _) => Ok(engine.run(&run)),
-            (None, ..) => Err(Failure::from("the engine was not created before Start")),
+        ENGINE.with(|engine| match (engine.get(), &serve) {
+            (Some(engine), Some((listen, stop))) => Ok(engine.serve(&run, listen, stop.as_fd())),
+            (Some(engine), None) => Ok(engine.run(&run)),
+            (None, _) => Err(Failure::from("the engine was not created before Start")),
         })
     };
     let mapped = MAPPED.with(|cell| cell.take()).unwrap_or_default();

@@ -1,9 +1,12 @@
 //! Serving `wasi:http/proxy` components (ABI 1.2 `serve`), as `wasmtime serve` does:
 //! HTTP/1.1 on one TCP listener, one fresh store and instance per request from a
-//! component pre-instantiated once, requests handled concurrently on a tokio runtime.
-//! A trap answers its request with 500 and the server goes on. When the host's stop
-//! descriptor becomes readable (it turns SIGTERM into that), the listener closes, idle
-//! connections close, and requests in flight finish, for at most [`DRAIN_BOUND`].
+//! component pre-instantiated once, requests handled concurrently on a multi-threaded
+//! tokio runtime (a thread per CPU). A trap answers its request with 500 and the server
+//! goes on. The listener and the stop descriptor are watched on a runtime of their own,
+//! on the calling thread, so that requests computing on every worker thread cannot keep
+//! the server from accepting or stopping. When the host's stop descriptor becomes
+//! readable (it turns SIGTERM into that), the listener closes, idle connections close,
+//! and requests in flight finish, for at most [`DRAIN_BOUND`].
 //!
 //! Outgoing requests (`wasi:http/outgoing-handler`) go through wasmtime-wasi-http's own
 //! client (HTTP, and HTTPS with the webpki roots), from the container's network.
@@ -144,16 +147,23 @@ pub fn serve(
         .stop
         .try_clone_to_owned()
         .map_err(|e| PluginError::io(format!("cannot duplicate the stop descriptor: {e}")))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime_error =
+        |e: std::io::Error| PluginError::internal(format!("cannot start the HTTP server's runtime: {e}"));
+    let workers = tokio::runtime::Builder::new_multi_thread()
         .enable_io()
         .enable_time()
         .thread_name("wasi-http")
         .build()
-        .map_err(|e| PluginError::internal(format!("cannot start the HTTP server's runtime: {e}")))?;
+        .map_err(runtime_error)?;
+    let front = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(runtime_error)?;
     let server = Arc::new(Server { pre, template });
-    let code = runtime.block_on(accept_until_stopped(server, request.listen, stop));
-    // Tasks still running after the drain bound are dropped with the runtime.
-    runtime.shutdown_timeout(Duration::from_millis(100));
+    let code = front.block_on(accept_until_stopped(server, request.listen, stop, workers.handle()));
+    // Requests still running after the drain bound are left to the process's exit.
+    workers.shutdown_timeout(Duration::from_millis(100));
     code
 }
 
@@ -161,6 +171,7 @@ async fn accept_until_stopped(
     server: Arc<Server>,
     listen: SocketAddr,
     stop: OwnedFd,
+    workers: &tokio::runtime::Handle,
 ) -> Result<i32, PluginError> {
     let listener = TcpListener::bind(listen).await.map_err(|e| {
         PluginError::io(format!(
@@ -178,9 +189,13 @@ async fn accept_until_stopped(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    connections.spawn(connection(server.clone(), stream, stopped.clone()));
-                }
+                // Handed to the workers' runtime, whose reactor then watches it.
+                Ok((stream, _peer)) => match stream.into_std() {
+                    Ok(stream) => {
+                        connections.spawn_on(connection(server.clone(), stream, stopped.clone()), workers);
+                    }
+                    Err(e) => server.template.say(&format!("cannot take an accepted connection: {e}")),
+                },
                 // Out of descriptors, a connection reset before accept: keep serving.
                 Err(e) => {
                     server.template.say(&format!("cannot accept a connection: {e}"));
@@ -207,12 +222,17 @@ async fn accept_until_stopped(
 
 /// Serves one connection's requests; after a stop, finishes the request in flight and
 /// closes.
-async fn connection(server: Arc<Server>, stream: tokio::net::TcpStream, mut stopped: watch::Receiver<bool>) {
+async fn connection(server: Arc<Server>, stream: std::net::TcpStream, mut stopped: watch::Receiver<bool>) {
+    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { return };
     let service = hyper::service::service_fn(move |request| {
         let server = server.clone();
         async move { Ok::<_, std::convert::Infallible>(server.handle(request).await) }
     });
-    let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+    // The timer gives hyper its default bound on reading a request's head (30 s).
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
