@@ -14,8 +14,9 @@ set -euo pipefail
 demo=(gcc make pkg-config libseccomp-dev protobuf-compiler containerd runc)
 # g++ for the C fixture plugins and header checks; cmake and libclang for the WAMR plugin;
 # clang, lld, wasi-libc and the wasm32 builtins for the wasm corpus written in C;
-# busybox for the native containers of the end-to-end tests.
-test=("${demo[@]}" g++ cmake libclang-dev clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 busybox-static)
+# busybox for the native containers of the end-to-end tests; iproute2 (`ip netns`) for
+# the network namespaces of the wasi:http tests.
+test=("${demo[@]}" g++ cmake libclang-dev clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 busybox-static iproute2)
 packages=("${test[@]}" lintian dpkg-dev rpm)
 
 case "${1:-}" in
