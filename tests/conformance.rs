@@ -491,7 +491,14 @@ fn engines_describes_the_wasmtime_plugin() {
     assert!(plugin["engine_version"].as_str().unwrap().starts_with("48."), "{plugin}");
     assert_eq!(
         plugin["capabilities"],
-        serde_json::json!(["wasi-p1", "components", "precompile", "text-format", "memory-limit"])
+        serde_json::json!([
+            "wasi-p1",
+            "components",
+            "precompile",
+            "text-format",
+            "memory-limit",
+            "http-serve"
+        ])
     );
 }
 

@@ -138,10 +138,15 @@ pub fn serve(
         .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
         .map_err(|e| PluginError::internal(format!("{e:#}")))?;
     let pre = linker.instantiate_pre(component).and_then(ProxyPre::new).map_err(|e| {
-        PluginError::invalid_module(format!(
-            "cannot prepare the component as a wasi:http/proxy handler: {}",
-            crate::wasi::one_line(&format!("{e:#}"))
-        ))
+        // Not InvalidModule: the component compiled (from the cache, perhaps), and the
+        // host would take that for a stale artifact and compile it again for nothing.
+        PluginError::new(
+            shim_wasm_abi::Status::Unsupported,
+            format!(
+                "cannot serve the component as a wasi:http/proxy handler: {}",
+                crate::wasi::one_line(&format!("{e:#}"))
+            ),
+        )
     })?;
     let stop = request
         .stop
