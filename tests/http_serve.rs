@@ -60,6 +60,12 @@ fn serves_requests(netns: &NetNs, stop: impl FnOnce() + Send) {
     });
 }
 
+/// The engine process `run` (pid `run`) started.
+fn engine_process_of(run: i32) -> i32 {
+    let children = std::fs::read_to_string(format!("/proc/{run}/task/{run}/children")).unwrap();
+    children.split_whitespace().next().expect("run has no engine process").parse().unwrap()
+}
+
 fn wait_with_bound(child: &mut Child, what: &str) -> std::process::ExitStatus {
     for _ in 0..200 {
         if let Some(status) = child.try_wait().unwrap() {
@@ -77,9 +83,10 @@ fn run_serves_a_wasi_http_component_until_sigterm_or_ctrl_c() {
     node.install("wasmtime", &wasmtime_plugin());
     let netns = NetNs::new("run");
     // SIGTERM to `run` itself, which forwards it; SIGINT to its whole process group, as
-    // Ctrl-C sends it: the engine process gets it twice (directly and forwarded) and
-    // must still stop gracefully.
-    for (how, signal, group) in [("SIGTERM to run", libc::SIGTERM, false), ("Ctrl-C", libc::SIGINT, true)] {
+    // Ctrl-C sends it: the engine process gets it twice (directly and forwarded) and must
+    // still stop gracefully; and the same two copies the other way round (the kernel may
+    // deliver the forwarded one first).
+    for how in ["SIGTERM to run", "Ctrl-C", "forwarded copy first"] {
         let mut server = Command::new("ip")
             .args(["netns", "exec", &netns.name])
             .arg(support::shim_bin())
@@ -97,8 +104,18 @@ fn run_serves_a_wasi_http_component_until_sigterm_or_ctrl_c() {
         // the process group's id.
         let pid = server.id() as i32;
         serves_requests(&netns, || {
-            // SAFETY: kill(2) on the child this test spawned, or on its process group.
-            unsafe { libc::kill(if group { -pid } else { pid }, signal) };
+            // SAFETY (all three): kill(2) on the child this test spawned, its process
+            // group, or its engine process.
+            match how {
+                "SIGTERM to run" => unsafe { libc::kill(pid, libc::SIGTERM) },
+                "Ctrl-C" => unsafe { libc::kill(-pid, libc::SIGINT) },
+                _ => {
+                    let engine = engine_process_of(pid);
+                    unsafe { libc::kill(pid, libc::SIGINT) };
+                    std::thread::sleep(Duration::from_millis(100));
+                    unsafe { libc::kill(engine, libc::SIGINT) }
+                }
+            };
         });
         let status = wait_with_bound(&mut server, "run");
         let output = server.wait_with_output().unwrap();

@@ -42,17 +42,21 @@ pub fn listen_address(bytes: &[u8], env: &[String], plugin: &LoadedPlugin) -> Re
     Ok(Some(listen.to_string()))
 }
 
-/// The write end of the stop pipe while serving; -1 once a signal has used it.
+/// The write end of the stop pipe while serving.
 static STOP_WRITE: AtomicI32 = AtomicI32::new(-1);
-/// The signal that asked for the stop, and whether it came from this process's parent
-/// (`signal << 1 | from_parent`); 0 before.
-static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
+/// [`ARMED`] while no signal has come; then the first signal's record, `signal << 2 |
+/// from_parent << 1 | other_copy_seen`. One atomic, so that two handlers running at once
+/// on two threads agree on which came first.
+static STOPPED_BY: AtomicI32 = AtomicI32::new(ARMED);
+const ARMED: i32 = -1;
 
 /// From now on, the first SIGTERM, SIGINT, SIGHUP or SIGQUIT makes the returned
 /// descriptor readable (the server stops accepting, finishes what is in flight, and the
 /// program ends with 0); a second one ends the process at once with 128+N, as a signal
-/// ends a program that does not serve. Not a second one: the copy `run` forwards of a
-/// signal its whole process group got (Ctrl-C reaches both `run` and its engine process).
+/// ends a program that does not serve. Not a second one: the other copy of a signal the
+/// whole process group got (Ctrl-C reaches both `run` and its engine process, and `run`
+/// forwards what it gets), which comes from the parent when the first did not, or the
+/// other way round: the kernel may deliver either first.
 pub fn stop_on_termination_signals() -> std::io::Result<OwnedFd> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into the array.
@@ -67,12 +71,22 @@ pub fn stop_on_termination_signals() -> std::io::Result<OwnedFd> {
         unsafe {
             let errno = *libc::__errno_location();
             let from_parent = !info.is_null() && (*info).si_pid() == libc::getppid();
-            let fd = STOP_WRITE.swap(-1, Ordering::SeqCst);
-            if fd >= 0 {
-                STOPPED_BY.store(signal << 1 | i32::from(from_parent), Ordering::SeqCst);
-                libc::write(fd, b"s".as_ptr().cast(), 1);
-            } else if !(from_parent && STOPPED_BY.load(Ordering::SeqCst) == signal << 1) {
-                libc::_exit(128 + signal);
+            let record = signal << 2 | i32::from(from_parent) << 1;
+            match STOPPED_BY.compare_exchange(ARMED, record, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => {
+                    libc::write(STOP_WRITE.load(Ordering::SeqCst), b"s".as_ptr().cast(), 1);
+                }
+                Err(first) => {
+                    // The first's other copy: same signal, the other sender, once.
+                    let copy = record ^ 2;
+                    let paired = first == copy
+                        && STOPPED_BY
+                            .compare_exchange(copy, copy | 1, Ordering::SeqCst, Ordering::SeqCst)
+                            .is_ok();
+                    if !paired {
+                        libc::_exit(128 + signal);
+                    }
+                }
             }
             *libc::__errno_location() = errno;
         }
