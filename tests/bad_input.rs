@@ -12,9 +12,13 @@ use support::stress::shim::{Runtime, ShimServer};
 /// checking that nothing is left.
 fn create_error(name: &str, workload: Workload, edit: serde_json::Value) -> String {
     let mut shim = ShimServer::start(name, Runtime::Wasm { engine: "wasmtime" }, workload);
+    // Keys of the spec's process, and `mounts` to add to the spec's.
     shim.spec_edit = Some(Box::new(move |_, spec| {
         for (key, value) in edit.as_object().unwrap() {
-            spec["process"][key] = value.clone();
+            match key.as_str() {
+                "mounts" => spec["mounts"].as_array_mut().unwrap().extend(value.as_array().unwrap().clone()),
+                _ => spec["process"][key] = value.clone(),
+            }
         }
     }));
     let id = shim.task_id(1);
@@ -49,6 +53,10 @@ fn spec_mistakes_are_one_line_each() {
             r#"the working directory "relative/dir" (process.cwd) is not an absolute path"#,
         ),
         (json!({ "env": ["PATH=/bin", "A\u{0}B=1"] }), "invalid environment variable"),
+        (
+            json!({ "cwd": "/scratch/work", "mounts": [{ "destination": "/scratch", "type": "tmpfs", "source": "tmpfs" }] }),
+            "the working directory /scratch/work (process.cwd) is inside the tmpfs mounted at /scratch",
+        ),
     ];
     for (i, (edit, expected)) in cases.into_iter().enumerate() {
         let err = create_error(&format!("bad-spec-{i}"), Workload::WasmHello, edit);

@@ -3,9 +3,11 @@
 //! the mounts), and libcontainer alone fails with "failed to unix syscall". Made from the worker, before the container exists, where the
 //! container will see it ([`super::view`]): in the root filesystem, or in the source of
 //! the bind mount that will cover it (a volume). Symbolic links are resolved inside that
-//! root or source (`pathrs`), never outside it. A working directory under another kind of
-//! mount (a tmpfs, which starts empty) or on a read-only volume is not made: where runc
-//! would make it on a tmpfs, the create fails here.
+//! root or source (`pathrs`), never outside it. A working directory on a read-only volume
+//! is not made (runc fails there too). One below a tmpfs of the spec (which starts empty)
+//! is refused at create with one line: runc makes it inside the container after the
+//! mounts, which libcontainer gives the shim no place to do. (Kubernetes passes volumes,
+//! memory-backed emptyDirs included, as bind mounts, so this is `ctr --mount type=tmpfs`.)
 
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
@@ -34,8 +36,21 @@ pub fn ensure(view: &ContainerView, spec: &Spec) -> Result<(), String> {
     })?;
     let (base, rest) = match view.locate(&resolved) {
         Located::Root { base, rest } | Located::Bind { base, rest, read_only: false } => (base, rest),
-        // Not the shim's to write: runc fails there too (EROFS), and a tmpfs starts empty.
-        Located::Bind { read_only: true, .. } | Located::Hidden => return Ok(()),
+        Located::Hidden => {
+            return match view.tmpfs_below(&resolved) {
+                Some(tmpfs) => Err(format!(
+                    "the working directory {} (process.cwd) is inside the tmpfs mounted at {}, which is \
+                     empty when the container starts; this shim cannot make it there (runc does): choose \
+                     a directory of the image or of a volume, or the tmpfs itself",
+                    cwd.display(),
+                    tmpfs.display()
+                )),
+                // Under /proc, /sys and the like: there or not, as the kernel makes them.
+                None => Ok(()),
+            };
+        }
+        // Not the shim's to write: runc fails there too (EROFS).
+        Located::Bind { read_only: true, .. } => return Ok(()),
     };
     if rest.components().all(|c| c == Component::RootDir) {
         return Ok(());
@@ -107,8 +122,10 @@ mod tests {
         ]);
         ensure_in(&root, "/data/other", read_only).unwrap();
         assert!(!volume.join("other").exists());
-        // A tmpfs starts empty: nothing to make before it exists.
-        ensure_in(&root, "/tmp/work", mounts).unwrap();
+        // Inside a tmpfs, which starts empty: refused, nothing made; the tmpfs itself is fine.
+        let err = ensure_in(&root, "/tmp/work", mounts.clone()).unwrap_err();
+        assert!(err.contains("inside the tmpfs mounted at /tmp"), "{err}");
         assert!(!root.join("tmp/work").exists());
+        ensure_in(&root, "/tmp", mounts).unwrap();
     }
 }

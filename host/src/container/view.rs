@@ -41,6 +41,8 @@ struct Mount {
     destination: PathBuf,
     /// The source of a bind mount, and whether it is read-only; `None` for other kinds.
     bind: Option<(PathBuf, bool)>,
+    /// A tmpfs: empty when the container starts.
+    tmpfs: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +71,7 @@ impl ContainerView {
                 Mount {
                     destination: m.destination().clone(),
                     bind: m.source().clone().filter(|s| is_bind && s.is_absolute()).map(|s| (s, read_only)),
+                    tmpfs: m.typ().as_deref() == Some("tmpfs"),
                 }
             })
             .collect();
@@ -89,13 +92,21 @@ impl ContainerView {
         let covering = self.mounts.iter().rev().find(|m| path.starts_with(&m.destination));
         match covering {
             None => Located::Root { base: self.root.clone(), rest: path },
-            Some(Mount { destination, bind: Some((source, read_only)) }) => Located::Bind {
+            Some(Mount { destination, bind: Some((source, read_only)), .. }) => Located::Bind {
                 base: source.clone(),
                 rest: Path::new("/").join(path.strip_prefix(destination).unwrap_or(Path::new(""))),
                 read_only: *read_only,
             },
             Some(_) => Located::Hidden,
         }
+    }
+
+    /// The destination of the tmpfs that will hold `path` below its top, if one will: a
+    /// path there cannot exist when the container starts (a tmpfs starts empty).
+    pub fn tmpfs_below(&self, path: &Path) -> Option<&Path> {
+        let path = Path::new("/").join(path);
+        let covering = self.mounts.iter().rev().find(|m| path.starts_with(&m.destination))?;
+        (covering.tmpfs && covering.destination != path).then_some(covering.destination.as_path())
     }
 
     /// The host path of the container path `path`, if it can be seen now.
