@@ -39,6 +39,21 @@ fn an_environment_entry_without_a_name() {
     }
 }
 
+/// An entry without `=` is a name with an empty value, as under runc, for a wasm program
+/// too (the engine ABI takes only `KEY=VALUE`: before, the program failed at Start).
+#[test]
+fn an_environment_entry_without_a_value() {
+    let mut shim = ShimServer::start("env-novalue", Runtime::Wasm { engine: "echo" }, Workload::WasmArgs);
+    shim.install_plugin("echo", &support::c_plugin("echo"));
+    shim.spec_edit = Some(Box::new(|_, spec| {
+        spec["process"]["args"] = json!(["/hello_tiny.wasm"]);
+        spec["process"]["env"] = json!(["A=1", "NOVALUE"]);
+    }));
+    let out = shim.run_for_output(1, Workload::WasmArgs).unwrap_or_else(|e| panic!("{e}"));
+    shim.shutdown().unwrap();
+    assert!(out.contains("env:A=1\nenv:NOVALUE=\n"), "{out}");
+}
+
 /// Mistakes in the spec's process, each one line through the task API, nothing left.
 #[test]
 fn spec_mistakes_are_one_line_each() {

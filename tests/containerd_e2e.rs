@@ -130,10 +130,13 @@ fn start_loop_with(ctd: &Containerd, extra: &[&str], image: &str, id: &str) {
 }
 
 #[test]
-fn a_long_running_module_stops_on_sigterm_and_sigkill() {
+fn a_long_running_module_stops_on_termination_signals_and_sigkill() {
     let ctd = Containerd::start("e2e-signals", DEFAULT_WASMTIME);
     let image = wasm_image(&ctd, "loop", &[]);
-    for (signal, status) in [("SIGTERM", "143"), ("SIGKILL", "137")] {
+    // The termination signals a wasm PID 1 ends on (README), and SIGKILL.
+    let signals =
+        [("SIGTERM", "143"), ("SIGINT", "130"), ("SIGHUP", "129"), ("SIGQUIT", "131"), ("SIGKILL", "137")];
+    for (signal, status) in signals {
         let id = format!("loop-{}", signal.to_lowercase());
         start_loop(&ctd, &image, &id);
         ctd.ctr(&["task", "kill", "-s", signal, &id]).assert_ok();

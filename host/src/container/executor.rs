@@ -305,7 +305,14 @@ fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32
     {
         *first = name.to_string();
     }
-    let env: Vec<String> = process.and_then(|p| p.env().clone()).unwrap_or_default();
+    // `NAME` alone is NAME with an empty value, as under runc; the engine ABI takes
+    // `KEY=VALUE` only.
+    let env: Vec<String> = process
+        .and_then(|p| p.env().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| if e.contains('=') { e } else { format!("{e}=") })
+        .collect();
     // The container's root is the program's root.
     let preopens = vec![("/".to_string(), "/".to_string())];
     let cwd = process.map(|p| p.cwd().to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
