@@ -101,7 +101,8 @@ fn signals_runc_accepts_and_one_it_does_not() {
     let sender = std::thread::spawn(move || {
         let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
         while std::time::Instant::now() < until {
-            for signal in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGRTMIN() + 6] {
+            for signal in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGWINCH, libc::SIGRTMIN() + 6]
+            {
                 // SAFETY: kill(2) on the container's init process; the loop stops once it
                 // is gone (its pid must not be signalled after reuse).
                 if unsafe { libc::kill(pid, signal) } != 0 {

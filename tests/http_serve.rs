@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::containerd::{Containerd, ImageSpec, build_image};
-use support::http_component::http_handler;
 use support::netns_http::{NetNs, request, wait_for_listener};
+use support::wasi_components::http_handler;
 use support::{Node, c_plugin, path_str, wasmtime_plugin};
 
 const ADDR: &str = "127.0.0.1:8080";

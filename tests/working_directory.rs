@@ -2,7 +2,8 @@
 //! A missing one is made as runc makes it: in the container's root, or in the volume that
 //! covers it, for native and wasm containers alike (libcontainer alone fails with "failed
 //! to unix syscall"). A wasm program gets it through the engine ABI (1.1's `cwd`), seen
-//! here through the C echo plugin, which prints what it was given.
+//! here through the C echo plugin, which prints what it was given, and through wasmtime,
+//! whose components get it as `wasi:cli/environment.initial-cwd`.
 
 mod support;
 
@@ -53,4 +54,19 @@ fn a_missing_working_directory_is_made_as_runc_makes_it() {
     );
     assert!(wasm.ends_with("cwd:/data/work\n"), "{wasm}");
     assert!(volume.path().join("work").is_dir(), "the working directory was not made in the volume");
+}
+
+#[test]
+fn a_component_starts_in_the_working_directory() {
+    let app = tempfile::tempdir().unwrap();
+    std::fs::copy(support::wasi_components::print_cwd(), app.path().join("print_cwd.wasm")).unwrap();
+    let out = output(
+        "cwd-component",
+        Runtime::Wasm { engine: "wasmtime" },
+        Workload::WasmArgs,
+        "/srv/app",
+        json!(["/app/print_cwd.wasm"]),
+        json!([{ "destination": "/app", "type": "bind", "source": app.path(), "options": ["rbind", "ro"] }]),
+    );
+    assert_eq!(out, "cwd:/srv/app\n");
 }

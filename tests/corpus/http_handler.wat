@@ -1,5 +1,5 @@
 ;; The core module of a wasi:http/proxy component (`wasi:http/incoming-handler`), made a
-;; component by the tests with the wasi:http WIT (tests/support/http_component.rs):
+;; component by the tests with the wasi:http WIT (tests/support/wasi_components.rs):
 ;;   GET  /       → 200 "hello from wasi:http\n"
 ;;   POST /       → 200, the request body streamed back chunk by chunk
 ;;   any  /slow   → the same, after one second (a request in flight for the stop tests)

@@ -9,10 +9,10 @@
 
 pub mod cases;
 pub mod containerd;
-pub mod http_component;
 pub mod netns_http;
 pub mod node;
 pub mod stress;
+pub mod wasi_components;
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -1,22 +1,35 @@
-//! The wasi:http test component: `tests/corpus/http_handler.wat` (a core module written
-//! against the canonical ABI) made a `wasi:http/proxy` component with the wasi:http WIT
-//! that the wasmtime-wasi-http crate ships, found in cargo's registry at the version in
-//! Cargo.lock. Nothing of that WIT is copied into this repository.
+//! WASI 0.2 components the tests make: a core module of the corpus written in WAT against
+//! the canonical ABI, made a component of a WIT world with the WASI WIT that the
+//! wasmtime-wasi-http crate ships (wasi:http and its dependencies, wasi:cli among them),
+//! found in cargo's registry at the version in Cargo.lock. Nothing of that WIT is copied
+//! into this repository.
 
 use std::fs;
 use std::path::PathBuf;
 
 use super::{build_once, repo_root, target_dir};
 
-/// The component, built once per test process into `target/corpus/`.
+/// `tests/corpus/http_handler.wat` as a `wasi:http/proxy` component (`tests/http_serve.rs`).
 pub fn http_handler() -> PathBuf {
-    let out = target_dir().join("corpus/http_handler.component.wasm");
+    component("http_handler", "wasmtime:wasi-http/bindings")
+}
+
+/// `tests/corpus/print_cwd.wat` as a `wasi:cli/command` component: prints `cwd:<its
+/// working directory>`.
+pub fn print_cwd() -> PathBuf {
+    component("print_cwd", "wasi:cli/command@0.2.12")
+}
+
+/// The corpus module `name` made a component of `world`, built once per test process
+/// into `target/corpus/`.
+fn component(name: &str, world: &str) -> PathBuf {
+    let out = target_dir().join(format!("corpus/{name}.component.wasm"));
     fs::create_dir_all(out.parent().unwrap()).unwrap();
     build_once(out, |tmp| {
-        let mut module = wat::parse_file(repo_root().join("tests/corpus/http_handler.wat")).unwrap();
+        let mut module = wat::parse_file(repo_root().join(format!("tests/corpus/{name}.wat"))).unwrap();
         let mut resolve = wit_parser::Resolve::default();
         let (package, _) = resolve.push_dir(wit_dir()).unwrap();
-        let world = resolve.select_world(&[package], Some("bindings")).unwrap();
+        let world = resolve.select_world(&[package], Some(world)).unwrap();
         wit_component::embed_component_metadata(
             &mut module,
             &resolve,
