@@ -68,6 +68,7 @@ fn spec_mistakes_are_one_line_each() {
             r#"the working directory "relative/dir" (process.cwd) is not an absolute path"#,
         ),
         (json!({ "env": ["PATH=/bin", "A\u{0}B=1"] }), "invalid environment variable"),
+        (json!({ "env": ["PATH=/bin", ""] }), "invalid environment variable \"\""),
         (
             json!({ "cwd": "/scratch/work", "mounts": [{ "destination": "/scratch", "type": "tmpfs", "source": "tmpfs" }] }),
             "the working directory /scratch/work (process.cwd) is inside the tmpfs mounted at /scratch",

@@ -19,8 +19,9 @@ use support::{Node, c_plugin, path_str, wasmtime_plugin};
 const ADDR: &str = "127.0.0.1:8080";
 
 /// What every server must do, asked from inside `netns`; ends with a `/slow` request in
-/// flight while `stop` runs, which must still be answered.
-fn serves_requests(netns: &NetNs, stop: impl FnOnce() + Send) {
+/// flight while `stop` runs, which must still be answered (a graceful stop), or must be
+/// cut (`answered` false: the server was ended at once).
+fn serves_requests(netns: &NetNs, answered: bool, stop: impl FnOnce() + Send) {
     netns.within(|| {
         wait_for_listener(ADDR);
         let hello = request(ADDR, "GET", "/", b"").unwrap();
@@ -54,8 +55,13 @@ fn serves_requests(netns: &NetNs, stop: impl FnOnce() + Send) {
             // Well inside the handler's second: accepted, not answered.
             std::thread::sleep(Duration::from_millis(500));
             stop();
-            let slow = slow.join().unwrap().expect("the request in flight was cut");
-            assert_eq!((slow.status, slow.body.as_slice()), (200, &b"hello from wasi:http\n"[..]));
+            match (answered, slow.join().unwrap()) {
+                (true, Ok(slow)) => {
+                    assert_eq!((slow.status, slow.body.as_slice()), (200, &b"hello from wasi:http\n"[..]))
+                }
+                (true, Err(e)) => panic!("the request in flight was cut: {e}"),
+                (false, answer) => assert!(answer.is_err(), "answered after a second signal: {answer:?}"),
+            }
         });
     });
 }
@@ -84,9 +90,16 @@ fn run_serves_a_wasi_http_component_until_sigterm_or_ctrl_c() {
     let netns = NetNs::new("run");
     // SIGTERM to `run` itself, which forwards it; SIGINT to its whole process group, as
     // Ctrl-C sends it: the engine process gets it twice (directly and forwarded) and must
-    // still stop gracefully; and the same two copies the other way round (the kernel may
-    // deliver the forwarded one first).
-    for how in ["SIGTERM to run", "Ctrl-C", "forwarded copy first"] {
+    // still stop gracefully; the two copies one after the other, in both orders; and a
+    // second SIGTERM, which ends the server at once (143).
+    let ways = [
+        ("SIGTERM to run", 0),
+        ("Ctrl-C", 0),
+        ("forwarded copy first", 0),
+        ("direct copy first", 0),
+        ("a second SIGTERM", 143),
+    ];
+    for (how, code) in ways {
         let mut server = Command::new("ip")
             .args(["netns", "exec", &netns.name])
             .arg(support::shim_bin())
@@ -103,24 +116,27 @@ fn run_serves_a_wasi_http_component_until_sigterm_or_ctrl_c() {
         // `ip netns exec` executes the shim in its own place: this is the shim's pid, and
         // the process group's id.
         let pid = server.id() as i32;
-        serves_requests(&netns, || {
-            // SAFETY (all three): kill(2) on the child this test spawned, its process
-            // group, or its engine process.
-            match how {
-                "SIGTERM to run" => unsafe { libc::kill(pid, libc::SIGTERM) },
-                "Ctrl-C" => unsafe { libc::kill(-pid, libc::SIGINT) },
-                _ => {
-                    let engine = engine_process_of(pid);
-                    unsafe { libc::kill(pid, libc::SIGINT) };
-                    std::thread::sleep(Duration::from_millis(100));
-                    unsafe { libc::kill(engine, libc::SIGINT) }
-                }
+        serves_requests(&netns, code == 0, || {
+            let engine = engine_process_of(pid);
+            // SAFETY (all): kill(2) on the child this test spawned, its process group, or
+            // its engine process.
+            let (first, second, signal) = match how {
+                "SIGTERM to run" => (pid, None, libc::SIGTERM),
+                "Ctrl-C" => (-pid, None, libc::SIGINT),
+                "forwarded copy first" => (pid, Some(engine), libc::SIGINT),
+                "direct copy first" => (engine, Some(pid), libc::SIGINT),
+                _ => (pid, Some(pid), libc::SIGTERM),
             };
+            unsafe { libc::kill(first, signal) };
+            if let Some(second) = second {
+                std::thread::sleep(Duration::from_millis(100));
+                unsafe { libc::kill(second, signal) };
+            }
         });
         let status = wait_with_bound(&mut server, "run");
         let output = server.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(status.code(), Some(0), "{how}: a stopped server ends with 0; stderr:\n{stderr}");
+        assert_eq!(status.code(), Some(code), "{how}: exit status; stderr:\n{stderr}");
         assert!(stderr.contains(&format!("serving wasi:http on http://{ADDR}/")), "{stderr}");
         let traps: Vec<&str> = stderr.lines().filter(|l| l.contains("trapped")).collect();
         assert_eq!(traps.len(), 1, "one line per trapped request:\n{stderr}");
@@ -144,7 +160,7 @@ fn containerd_serves_a_wasi_http_component_in_the_pods_network() {
     ctd.ctr(&["run", "-d", "--runtime", "io.containerd.wasm.v1", "--with-ns", &with_ns, image, "web"])
         .assert_ok();
     ctd.wait_for_status("web", "RUNNING");
-    serves_requests(&netns, || ctd.ctr(&["task", "kill", "-s", "SIGTERM", "web"]).assert_ok());
+    serves_requests(&netns, true, || ctd.ctr(&["task", "kill", "-s", "SIGTERM", "web"]).assert_ok());
     ctd.wait_for_status("web", "STOPPED");
     // ctr names the exit code only when it is not 0 (143 for a SIGTERM that ends it).
     let removed = ctd.remove("web");

@@ -56,7 +56,10 @@ const ARMED: i32 = -1;
 /// ends a program that does not serve. Not a second one: the other copy of a signal the
 /// whole process group got (Ctrl-C reaches both `run` and its engine process, and `run`
 /// forwards what it gets), which comes from the parent when the first did not, or the
-/// other way round: the kernel may deliver either first.
+/// other way round: the kernel may deliver either first. In a container's init process
+/// (PID 1 of its namespace) every signal from outside, and the kernel's, reads as from
+/// the parent: two from outside end it; one from inside (`kill 1`) pairs with one from
+/// outside.
 pub fn stop_on_termination_signals() -> std::io::Result<OwnedFd> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into the array.

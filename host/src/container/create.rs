@@ -141,10 +141,11 @@ fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecut
     Ok(ShimExecutor::Wasm { settings: engine.settings, module, entry, artifact })
 }
 
-/// Entries libcontainer cannot set (it would panic in the init process): an empty name,
-/// or a NUL byte. An entry without `=` is a name with an empty value, as under runc.
+/// Entries libcontainer cannot set (it would panic in the init process): an empty entry,
+/// an empty name, or a NUL byte. An entry without `=` is a name with an empty value, as
+/// libcontainer takes it for native programs (runc refuses it).
 fn check_env(env: &[String]) -> Result<(), Failure> {
-    match env.iter().find(|e| e.starts_with('=') || e.contains('\0')) {
+    match env.iter().find(|e| e.is_empty() || e.starts_with('=') || e.contains('\0')) {
         None => Ok(()),
         Some(bad) => Err(Failure::new(
             CANNOT_RUN,

@@ -6,8 +6,9 @@
 //! root or source (`pathrs`), never outside it. A working directory on a read-only volume
 //! is not made (runc fails there too). One below a tmpfs of the spec (which starts empty)
 //! is refused at create with one line: runc makes it inside the container after the
-//! mounts, which libcontainer gives the shim no place to do. (Kubernetes passes volumes,
-//! memory-backed emptyDirs included, as bind mounts, so this is `ctr --mount type=tmpfs`.)
+//! mounts, which libcontainer gives the shim no place to do; libcontainer alone failed
+//! there with "failed to unix syscall". (Kubernetes passes volumes, memory-backed emptyDirs
+//! included, as bind mounts; `ctr`'s default spec mounts tmpfs at /dev, /dev/shm and /run.)
 
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;

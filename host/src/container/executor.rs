@@ -305,8 +305,8 @@ fn run_wasm(spec: &Spec, module: &WasmSource, entry: Option<&str>) -> Result<i32
     {
         *first = name.to_string();
     }
-    // `NAME` alone is NAME with an empty value, as under runc; the engine ABI takes
-    // `KEY=VALUE` only.
+    // `NAME` alone is NAME with an empty value, as libcontainer takes it for a native
+    // program; the engine ABI takes `KEY=VALUE` only.
     let env: Vec<String> = process
         .and_then(|p| p.env().clone())
         .unwrap_or_default()
