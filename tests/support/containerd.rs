@@ -67,6 +67,10 @@ impl Containerd {
                          [{runtime}.containerd.runtimes.{engine}.options]\n  engine = {engine:?}\n"
                     );
                 }
+                // Registries configured in `certs.d/<host>/` (a test's own, on loopback).
+                let certs = root.join("certs.d");
+                fs::create_dir_all(&certs).unwrap();
+                config += &format!("[{images}.registry]\n  config_path = {certs:?}\n");
                 return config;
             }
             let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
@@ -369,16 +373,31 @@ pub struct ImageSpec<'a> {
 }
 
 pub fn build_image(spec: &ImageSpec<'_>, out_dir: &Path) -> PathBuf {
-    run_image_builder(spec, &[], out_dir)
+    run_image_builder(spec, &[], None, out_dir)
 }
 
 /// An image in runwasi's format: each of `wasm_layers` is a layer that is the module
 /// itself (platform wasip1/wasm), besides the files of `spec`, if any.
 pub fn build_wasm_layer_image(spec: &ImageSpec<'_>, wasm_layers: &[PathBuf], out_dir: &Path) -> PathBuf {
-    run_image_builder(spec, wasm_layers, out_dir)
+    run_image_builder(spec, wasm_layers, None, out_dir)
 }
 
-fn run_image_builder(spec: &ImageSpec<'_>, wasm_layers: &[PathBuf], out_dir: &Path) -> PathBuf {
+/// The same, its platform `os/arch` instead of wasip1/wasm.
+pub fn build_wasm_layer_image_for(
+    spec: &ImageSpec<'_>,
+    wasm_layers: &[PathBuf],
+    platform: &str,
+    out_dir: &Path,
+) -> PathBuf {
+    run_image_builder(spec, wasm_layers, Some(platform), out_dir)
+}
+
+fn run_image_builder(
+    spec: &ImageSpec<'_>,
+    wasm_layers: &[PathBuf],
+    platform: Option<&str>,
+    out_dir: &Path,
+) -> PathBuf {
     let builder = target_dir().join("debug/oci-image-builder");
     assert!(
         builder.is_file(),
@@ -396,6 +415,9 @@ fn run_image_builder(spec: &ImageSpec<'_>, wasm_layers: &[PathBuf], out_dir: &Pa
     }
     for layer in wasm_layers {
         cmd.arg("--wasm-layer").arg(layer);
+    }
+    if let Some(platform) = platform {
+        cmd.arg("--platform").arg(platform);
     }
     for arg in &spec.entrypoint {
         cmd.arg(format!("--entrypoint={arg}"));
@@ -416,7 +438,7 @@ fn ctr_bin() -> String {
 }
 
 /// Whether the containerd under test is 2.x (its config is version 3).
-fn is_containerd_2() -> bool {
+pub fn is_containerd_2() -> bool {
     let version =
         Command::new(containerd_bin()).arg("--version").output().map(|o| o.stdout).unwrap_or_default();
     String::from_utf8_lossy(&version)

@@ -11,6 +11,7 @@ pub mod cases;
 pub mod containerd;
 pub mod netns_http;
 pub mod node;
+pub mod registry;
 pub mod stress;
 pub mod wasi_components;
 

@@ -37,6 +37,10 @@ struct Args {
     /// becomes wasip1/wasm)
     #[arg(long = "wasm-layer", value_name = "HOST")]
     wasm_layers: Vec<PathBuf>,
+    /// OS/ARCH of the image instead (`linux/amd64`): wasm layers under the node's own
+    /// platform, which is all containerd 2.1's CRI pulls
+    #[arg(long = "platform", value_name = "OS/ARCH")]
+    platform: Option<String>,
     /// Environment variable KEY=VALUE for the image config
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
@@ -82,7 +86,11 @@ fn main() -> Result<()> {
         descriptors.push(wasm);
         blobs.push(binary);
     }
-    let (os, arch) = if args.wasm_layers.is_empty() { ("linux", go_arch()) } else { ("wasip1", "wasm") };
+    let (os, arch) = match &args.platform {
+        Some(platform) => platform.split_once('/').context("--platform is OS/ARCH")?,
+        None if args.wasm_layers.is_empty() => ("linux", go_arch()),
+        None => ("wasip1", "wasm"),
+    };
     let config = serde_json::to_vec(&json!({
         "architecture": arch,
         "os": os,
