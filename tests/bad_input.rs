@@ -192,3 +192,24 @@ fn a_config_path_that_is_not_a_small_file() {
     assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
     shim.shutdown().unwrap();
 }
+
+/// A plugin that crashes while the program runs ends its container as a crashing native
+/// program ends: exit status 139 (SIGSEGV) to Wait, the shim still answering (Delete),
+/// nothing left after it.
+#[test]
+fn a_plugin_that_crashes_while_running() {
+    use support::stress::shim::{CALL_BOUND, WAIT_BOUND};
+    let mut shim = ShimServer::start("crash-run", Runtime::Wasm { engine: "crash" }, Workload::WasmArgs);
+    shim.install_plugin("crash", &support::c_plugin("crash"));
+    shim.spec_edit = Some(Box::new(|_, spec| spec["process"]["args"] = json!(["/hello_tiny.wasm"])));
+    let id = shim.task_id(1);
+    shim.create(&id, Workload::WasmArgs).unwrap();
+    shim.api.start(&id, CALL_BOUND).unwrap();
+    let exit = shim.api.wait(&id, WAIT_BOUND).unwrap();
+    assert_eq!(exit.exit_status, 139, "{exit:?}");
+    shim.delete(&id).unwrap();
+    let _ = std::fs::remove_dir_all(shim.work().join("bundles").join(&id));
+    let left = shim.leftovers();
+    assert!(left.is_empty(), "left behind: {}", left.summary());
+    shim.shutdown().unwrap();
+}
