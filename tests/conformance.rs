@@ -584,3 +584,14 @@ fn the_readme_engine_table_matches_the_plugins() {
         }
     }
 }
+
+/// A WASI 0.3 command (component-model async; wasmtime 48 runs them, experimental, as its
+/// CLI does) runs through the wasmtime plugin: its `run` returns `err`, so the status is 1.
+#[test]
+fn a_wasi_0_3_command_runs_on_wasmtime() {
+    let node = node("p3");
+    let component = support::wasi_components::p3_command();
+    let ran = node.run(&["run", "--engine", "wasmtime", path_str(&component)]);
+    assert_eq!(ran.code, Some(1), "stdout: {}\nstderr: {}", ran.stdout, ran.stderr);
+    assert_eq!(ran.stderr, "", "nothing but the status");
+}

@@ -198,7 +198,8 @@ pub struct ShimWasmRunRequest {
     pub stdout_fd: i32,
     pub stderr_fd: i32,
     /// Since 1.1: the program's working directory, as a path the program sees (the
-    /// container's `process.cwd`); empty means `/`. A 1.0 plugin never reads it.
+    /// container's `process.cwd`); empty means none given (paths start at `/`). A 1.0
+    /// plugin never reads it.
     pub cwd: ShimWasmStr,
 }
 

@@ -20,15 +20,26 @@ pub fn print_cwd() -> PathBuf {
     component("print_cwd", "wasi:cli/command@0.2.12")
 }
 
-/// The corpus module `name` made a component of `world`, built once per test process
-/// into `target/corpus/`.
+/// `tests/corpus/p3_command.wat` as a WASI 0.3 `wasi:cli/command` component whose `run`
+/// returns `err` (exit status 1).
+pub fn p3_command() -> PathBuf {
+    build_component("p3_command", "wasi:cli/command@0.3.0", wit_dir_of("wasmtime-wasi", "src/p3/wit"))
+}
+
+/// The corpus module `name` made a component of `world` of the wasi:http WIT.
 fn component(name: &str, world: &str) -> PathBuf {
+    build_component(name, world, wit_dir_of("wasmtime-wasi-http", "wit"))
+}
+
+/// The corpus module `name` made a component of `world` of the WIT in `wit`, built once
+/// per test process into `target/corpus/`.
+fn build_component(name: &str, world: &str, wit: PathBuf) -> PathBuf {
     let out = target_dir().join(format!("corpus/{name}.component.wasm"));
     fs::create_dir_all(out.parent().unwrap()).unwrap();
     build_once(out, |tmp| {
         let mut module = wat::parse_file(repo_root().join(format!("tests/corpus/{name}.wat"))).unwrap();
         let mut resolve = wit_parser::Resolve::default();
-        let (package, _) = resolve.push_dir(wit_dir()).unwrap();
+        let (package, _) = resolve.push_dir(wit).unwrap();
         let world = resolve.select_world(&[package], Some(world)).unwrap();
         wit_component::embed_component_metadata(
             &mut module,
@@ -47,15 +58,16 @@ fn component(name: &str, world: &str) -> PathBuf {
     })
 }
 
-/// `wit/` of the wasmtime-wasi-http crate the wasmtime plugin is built with.
-fn wit_dir() -> PathBuf {
+/// `subdir` of `krate` (a crate the wasmtime plugin is built with) in cargo's registry, at
+/// the version in Cargo.lock.
+fn wit_dir_of(krate: &str, subdir: &str) -> PathBuf {
     let lock = fs::read_to_string(repo_root().join("Cargo.lock")).unwrap();
     let version = lock
         .split("[[package]]")
-        .find(|p| p.contains("name = \"wasmtime-wasi-http\""))
+        .find(|p| p.contains(&format!("name = \"{krate}\"\n")))
         .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
         .and_then(|v| v.strip_suffix('"'))
-        .expect("wasmtime-wasi-http is not in Cargo.lock");
+        .unwrap_or_else(|| panic!("{krate} is not in Cargo.lock"));
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
@@ -63,9 +75,7 @@ fn wit_dir() -> PathBuf {
     fs::read_dir(&registry)
         .unwrap_or_else(|e| panic!("cannot read cargo's registry {}: {e}", registry.display()))
         .flatten()
-        .map(|index| index.path().join(format!("wasmtime-wasi-http-{version}/wit")))
+        .map(|index| index.path().join(format!("{krate}-{version}/{subdir}")))
         .find(|dir| dir.is_dir())
-        .unwrap_or_else(|| {
-            panic!("wasmtime-wasi-http {version} is not in {}: run `cargo fetch`", registry.display())
-        })
+        .unwrap_or_else(|| panic!("{krate} {version} is not in {}: run `cargo fetch`", registry.display()))
 }

@@ -31,8 +31,8 @@ pub struct RunSpec<'a> {
     pub env: &'a [String],
     /// `(host path, guest path)` pairs.
     pub preopens: &'a [(String, String)],
-    /// The working directory, as the program sees paths. A plugin of ABI 1.0 does not
-    /// read it (its programs start in `/`).
+    /// The working directory, as the program sees paths; empty for none. A plugin of ABI
+    /// 1.0 does not read it (its programs start in `/`).
     pub cwd: &'a str,
     pub stdin: BorrowedFd<'a>,
     pub stdout: BorrowedFd<'a>,

@@ -323,7 +323,7 @@ unsafe fn run_request<'a, E: Engine>(
     Ok(RunRequest {
         module,
         entry: (!entry.is_empty()).then_some(entry),
-        cwd: if cwd.is_empty() { "/" } else { cwd },
+        cwd: (!cwd.is_empty()).then_some(cwd),
         args,
         env,
         preopens,

@@ -175,10 +175,10 @@ pub struct RunRequest<'a> {
     pub module: ModuleSource<'a>,
     /// The function to call; `None` for the default (`_start`, `wasi:cli/run`).
     pub entry: Option<&'a str>,
-    /// The program's working directory, as the program sees paths (`/` from a 1.0
-    /// host). WASI preview 1 has no working directory; components get it as
-    /// `wasi:cli/environment.initial-cwd`.
-    pub cwd: &'a str,
+    /// The program's working directory, as the program sees paths; `None` when the host
+    /// gives none (a 1.0 host; `run`, as `wasmtime run` gives none). WASI preview 1 has
+    /// no working directory; components get it as `wasi:cli/environment.initial-cwd`.
+    pub cwd: Option<&'a str>,
     /// Arguments, `args[0]` being the program name.
     pub args: Vec<&'a str>,
     /// Environment as `(key, value)` pairs.

@@ -72,8 +72,9 @@ pub fn run() -> Outcome {
                 args,
                 env,
                 preopens,
-                // `run` has no working directory to give: the program's paths start at `/`.
-                cwd: "/",
+                // `run` gives no working directory, as `wasmtime run` gives none: the
+                // program's paths start at `/`.
+                cwd: "",
                 stdin: stdin.as_fd(),
                 stdout: stdout.as_fd(),
                 stderr: stderr.as_fd(),

@@ -73,7 +73,7 @@ struct Template {
     args: Vec<String>,
     env: Vec<(String, String)>,
     preopens: Vec<(String, String)>,
-    cwd: String,
+    cwd: Option<String>,
     stdout: File,
     stderr: File,
     settings: Settings,
@@ -85,9 +85,11 @@ impl Template {
         builder
             .args(&self.args)
             .envs(&self.env)
-            .initial_cwd(&self.cwd)
             .stdout(OutputFile::new(self.stdout.try_clone().map_err(io("stdout"))?))
             .stderr(OutputFile::new(self.stderr.try_clone().map_err(io("stderr"))?));
+        if let Some(cwd) = &self.cwd {
+            builder.initial_cwd(cwd);
+        }
         for (host, guest) in &self.preopens {
             builder
                 .preopened_dir(host, guest, FsPerms::ReadWrite)
@@ -128,7 +130,7 @@ pub fn serve(
         args: run.args.iter().map(|a| a.to_string()).collect(),
         env: run.env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         preopens: run.preopens.iter().map(|p| (p.host_path.into(), p.guest_path.into())).collect(),
-        cwd: run.cwd.to_string(),
+        cwd: run.cwd.map(String::from),
         stdout: owned(run.stdout, "stdout")?,
         stderr: owned(run.stderr, "stderr")?,
         settings: settings.clone(),

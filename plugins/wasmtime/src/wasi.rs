@@ -82,11 +82,16 @@ pub fn run_component(
     let mut builder = wasi_builder(request)?;
     // Components have a working directory (`wasi:cli/environment.initial-cwd`); preview 1
     // has none.
-    builder.initial_cwd(request.cwd);
+    if let Some(cwd) = request.cwd {
+        builder.initial_cwd(cwd);
+    }
     let state =
         ComponentState { wasi: builder.build(), table: ResourceTable::new(), limits: limits(settings) };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
+    if exports_p3_run(engine, component) {
+        return run_p3_command(store, component);
+    }
     let mut linker = wasmtime::component::Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .map_err(|e| PluginError::internal(format!("{e:#}")))?;
@@ -98,6 +103,43 @@ pub fn run_component(
         Ok(Err(())) => Ok(1),
         Err(e) => exit_or_trap(e),
     }
+}
+
+/// Whether the component is a WASI 0.3 command (exports `wasi:cli/run@0.3…`).
+fn exports_p3_run(engine: &wasmtime::Engine, component: &Component) -> bool {
+    component.component_type().exports(engine).any(|(name, _)| name.starts_with("wasi:cli/run@0.3"))
+}
+
+/// A WASI 0.3 command (component-model async; wasmtime's p3 support is experimental), as
+/// wasmtime's CLI runs one: instantiated with WASI 0.2 and 0.3 linked, `run` called
+/// concurrently, on a current-thread runtime of this call.
+fn run_p3_command(mut store: Store<ComponentState>, component: &Component) -> Result<i32, PluginError> {
+    let internal = |e: wasmtime::Error| PluginError::internal(format!("{e:#}"));
+    let mut linker = wasmtime::component::Linker::new(store.engine());
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(internal)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(internal)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| PluginError::internal(format!("cannot start a runtime for WASI 0.3: {e}")))?;
+    runtime.block_on(async {
+        let instance = linker.instantiate_async(&mut store, component).await.map_err(|e| {
+            PluginError::invalid_module(format!(
+                "cannot instantiate the component as a WASI 0.3 command: {e:#}"
+            ))
+        })?;
+        let command = wasmtime_wasi::p3::bindings::Command::new(&mut store, &instance).map_err(|e| {
+            PluginError::invalid_module(format!(
+                "cannot instantiate the component as a WASI 0.3 command: {e:#}"
+            ))
+        })?;
+        let ran = store.run_concurrent(async |store| command.wasi_cli_run().call_run(store).await).await;
+        match ran.and_then(|result| result) {
+            Ok(Ok(())) => Ok(0),
+            Ok(Err(())) => Ok(1),
+            Err(e) => exit_or_trap(e),
+        }
+    })
 }
 
 /// `proc_exit` and `wasi:cli/exit` unwind as an `I32Exit` error; anything else is a trap.
