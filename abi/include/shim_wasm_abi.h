@@ -139,7 +139,8 @@ typedef struct ShimWasmRunRequest {
   int32_t stdout_fd;
   int32_t stderr_fd;
   // Since 1.1: the program's working directory, as a path the program sees (the
-  // container's `process.cwd`); empty means `/`. A 1.0 plugin never reads it.
+  // container's `process.cwd`); empty means none given (paths start at `/`). A 1.0
+  // plugin never reads it.
   struct ShimWasmStr cwd;
 } ShimWasmRunRequest;
 
