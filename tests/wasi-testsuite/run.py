@@ -11,6 +11,12 @@ runner reads it: `args`, `env`, `root` (a directory, copied to a fresh temporary
 and preopened as guest `/`), `exit_code` (default 0), and `stdout` / `stderr` (compared as a
 prefix of the stream). Standard input is an empty pipe.
 
+With --p3, the Rust `wasm32-wasip3` tests instead (WASI 0.3 components), whose specs are a
+list of operations: those made of `run` (args, env), `write` to stdin, `read` from stdout
+or stderr (compared as a prefix, in the order written) and `wait` (exit code) run the same
+way, fed their whole stdin at once; the others (HTTP servers and requests, sockets, `kill`,
+a served `world`) are listed as not run.
+
 Exit status: 0 when every test passed on every engine run, 1 otherwise.
 """
 import argparse
@@ -26,6 +32,26 @@ from pathlib import Path
 
 LANGS = ["c", "rust", "assemblyscript"]
 SPEC_KEYS = {"args", "env", "root", "exit_code", "stdout", "stderr"}
+P3_OPERATIONS = {"run", "wait", "read", "write"}
+
+
+def p3_spec(spec):
+    """A wasip3 spec as a preview-1 one (plus `stdin`), or None with the reason it is not run."""
+    operations = spec.get("operations", [{"type": "run"}, {"type": "wait"}])
+    others = sorted({o["type"] for o in operations} - P3_OPERATIONS)
+    if others or "world" in spec:
+        return None, f"needs {', '.join(others) or 'a served world ' + spec['world']}"
+    run = next((o for o in operations if o["type"] == "run"), {})
+    wait = next((o for o in operations if o["type"] == "wait"), {})
+    out = {"args": run.get("args", []), "env": run.get("env", {}), "exit_code": wait.get("exit_code", 0)}
+    if spec.get("root"):
+        out["root"] = spec["root"]
+    for stream in ("stdout", "stderr"):
+        reads = [o["payload"] for o in operations if o["type"] == "read" and o.get("id") == stream]
+        if reads:
+            out[stream] = "".join(reads)
+    out["stdin"] = "".join(o["payload"] for o in operations if o["type"] == "write" and o.get("id") == "stdin")
+    return out, None
 
 
 def install_plugins(plugin_dir: Path, engines, engine_dir: Path) -> Path:
@@ -39,6 +65,20 @@ def install_plugins(plugin_dir: Path, engines, engine_dir: Path) -> Path:
     config = engine_dir / "shim.toml"
     config.write_text(f'engine_dirs = ["{engine_dir}"]\n')
     return config
+
+
+def load_p3_tests(suite: Path, pattern):
+    tests, not_run = [], []
+    for spec_path in sorted((suite / "tests" / "rust" / "testsuite" / "wasm32-wasip3").glob("*.json")):
+        # manifest.json describes the directory; it is not a test.
+        if spec_path.stem == "manifest" or (pattern and pattern not in spec_path.stem):
+            continue
+        spec, reason = p3_spec(json.loads(spec_path.read_text()))
+        if spec is None:
+            not_run.append(f"{spec_path.stem}: {reason}")
+        else:
+            tests.append(("rust", spec_path.with_suffix(".wasm"), spec))
+    return tests, not_run
 
 
 def load_tests(suite: Path, langs, pattern):
@@ -80,7 +120,7 @@ def run_one(shim, engine, wasm: Path, spec, timeout, env):
         proc = subprocess.Popen(argv, cwd=tmp, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(input=spec.get("stdin", "").encode(), timeout=timeout)
             code = proc.returncode
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -107,14 +147,20 @@ def main():
     ap.add_argument("--shim", default=str(target / "release" / "containerd-shim-wasm-v1"))
     ap.add_argument("--plugins", type=Path, default=target / "release", help="where libengine_*.so are")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per test")
+    ap.add_argument("--p3", action="store_true", help="the Rust wasm32-wasip3 tests (WASI 0.3) instead")
     a = ap.parse_args()
     if not (a.suite / "tests").is_dir():
         sys.exit(f"{a.suite} is not a wasi-testsuite checkout (no tests/ in it); see --help")
     engines = a.engine or sorted(p.name[len("libengine_"):-3] for p in a.plugins.glob("libengine_*.so"))
     if not engines:
         sys.exit(f"no engine plugin in {a.plugins}: run make plugins")
-    langs = a.lang or LANGS
-    tests = load_tests(a.suite, langs, a.pattern)
+    langs = ["rust"] if a.p3 else a.lang or LANGS
+    if a.p3:
+        tests, not_run = load_p3_tests(a.suite, a.pattern)
+        for line in not_run:
+            print(f"NOT RUN {line}")
+    else:
+        tests = load_tests(a.suite, langs, a.pattern)
 
     summary = {}
     with tempfile.TemporaryDirectory(prefix="wasi-testsuite-engines-") as engine_dir:
