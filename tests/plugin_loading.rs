@@ -254,6 +254,9 @@ fn bad_config_files_are_refused() {
     fs::remove_file(node.config()).unwrap();
     node.run(&["engines"])
         .assert_error(125, &["cannot read the shim config file", "CONTAINERD_SHIM_WASM_CONFIG"]);
+    // A link to /dev/zero is read no further than its kind (it would never end).
+    std::os::unix::fs::symlink("/dev/zero", node.config()).unwrap();
+    node.run(&["engines"]).assert_error(125, &["cannot read the shim config file", "not a regular file"]);
 }
 
 #[test]
