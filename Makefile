@@ -113,13 +113,14 @@ soak: plugins fixtures
 # toolchain it needs; FUZZ_SECONDS per target (300). Seeds: the packaged TOML files, the
 # corpus modules and fuzz/seeds; crashes land in fuzz/artifacts/<target>/ (see fuzz/Cargo.toml).
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS = config_text options_message plugin_boundary image_manifest
+FUZZ_TARGETS = config_text options_message plugin_boundary image_manifest container_spec
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	mkdir -p $(addprefix fuzz/corpus/,$(FUZZ_TARGETS))
 	cp packaging/config.toml packaging/runtimes/*.toml fuzz/corpus/config_text/
 	cp $(TARGET_DIR)/corpus/*.wasm fuzz/corpus/plugin_boundary/ 2>/dev/null || true
 	cp fuzz/seeds/image_manifest/*.json fuzz/corpus/image_manifest/
+	cp fuzz/seeds/container_spec/*.json fuzz/corpus/container_spec/
 	cd fuzz && for target in $(FUZZ_TARGETS); do \
 		cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
 	done

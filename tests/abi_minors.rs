@@ -1,7 +1,8 @@
 //! ABI minor versions in both directions (docs/abi.md, "Versioning"): plugins of older
 //! minors (1.0, 1.1) and of a later one load and run on this shim, each reading only what
 //! it knows; and
-//! plugins of this minor, in C and in Rust, take the shorter run request of a 1.0 host.
+//! plugins of this minor, in C and in Rust, take the shorter run request of a 1.0 host and
+//! log through its host table.
 
 mod support;
 
@@ -11,7 +12,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use shim_wasm_abi::ffi::*;
-use support::{Node, c_plugin, wasmtime_plugin};
+use support::{Node, c_plugin, panic_plugin, wasmtime_plugin};
 
 #[test]
 fn plugins_of_an_older_and_a_later_minor_run_on_this_shim() {
@@ -59,10 +60,21 @@ static HOST_1_0: ShimWasmHostApi = ShimWasmHostApi {
     struct_size: 32,
     abi_version: ShimWasmAbiVersion { major: 1, minor: 0 },
     host_ctx: std::ptr::null_mut(),
-    log: Some(ignore_log),
+    log: Some(record_log),
 };
 
-unsafe extern "C" fn ignore_log(_: *mut c_void, _: ShimWasmLogLevel, _: ShimWasmStr) {}
+/// Every line plugins logged through [`HOST_1_0`].
+static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+unsafe extern "C" fn record_log(_: *mut c_void, _: ShimWasmLogLevel, message: ShimWasmStr) {
+    // SAFETY: the plugin passes a view valid for the call.
+    let line = String::from_utf8_lossy(unsafe { message.as_bytes() }).into_owned();
+    LOGGED.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+}
+
+fn logged(fragment: &str) -> bool {
+    LOGGED.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|line| line.contains(fragment))
+}
 
 impl OneZeroHost {
     fn load(plugin: &Path) -> Self {
@@ -125,6 +137,8 @@ fn a_c_plugin_of_this_minor_takes_a_1_0_hosts_request() {
     let module = wat::parse_str(r#"(module (func (export "_start")))"#).unwrap();
     let (status, code, out, _) = host.run(&module, SHIM_WASM_RUN_REQUEST_V1_0_SIZE);
     assert_eq!((status, code, out.as_str()), (SHIM_WASM_OK, 0, "args:m.wasm\n"));
+    // It logs through the 1.0 host's table (the only test that runs it there).
+    assert!(logged("echo plugin says hello to the log"), "{:?}", LOGGED.lock().unwrap());
 }
 
 #[test]
@@ -142,4 +156,16 @@ fn a_rust_plugin_of_this_minor_takes_a_1_0_hosts_request() {
     let (status, _, _, message) = host.run(&module, SHIM_WASM_RUN_REQUEST_V1_0_SIZE - 8);
     assert_eq!(status, SHIM_WASM_ERR_INVALID_ARGUMENT, "{message}");
     assert_eq!(message, "run request is 96 bytes, ABI 1.0 needs at least 104");
+}
+
+/// A 1.0 host's table ends with `log`: a Rust plugin of this minor logs through it (the
+/// export layer's panic message; the C plugin's line is checked above).
+#[test]
+fn a_rust_plugin_of_this_minor_logs_through_a_1_0_hosts_table() {
+    let module = wat::parse_str(r#"(module (func (export "_start")))"#).unwrap();
+    let panicky = OneZeroHost::load(&panic_plugin());
+    let (status, _, _, message) = panicky.run(&module, SHIM_WASM_RUN_REQUEST_V1_0_SIZE);
+    assert_eq!(status, SHIM_WASM_ERR_PANIC, "{message}");
+    assert!(logged("engine panicky: "), "{:?}", LOGGED.lock().unwrap());
+    assert!(logged("the panicky engine always panics in run"), "{:?}", LOGGED.lock().unwrap());
 }

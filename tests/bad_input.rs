@@ -80,6 +80,95 @@ fn spec_mistakes_are_one_line_each() {
     }
 }
 
+/// An AppArmor profile in the spec of a host without AppArmor: one line at create, for a
+/// wasm program and a native one (libcontainer alone said "No such file or directory").
+#[test]
+fn an_apparmor_profile_on_a_host_without_apparmor() {
+    if std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|f| f.starts_with('Y')) {
+        support::skipped("bad_input::an_apparmor_profile_on_a_host_without_apparmor: this host has AppArmor");
+        return;
+    }
+    for workload in [Workload::WasmHello, Workload::NativeTrue] {
+        let err = create_error("bad-apparmor", workload, json!({ "apparmorProfile": "shim-wasm-test" }));
+        assert!(
+            err.contains(
+                r#"asks for the AppArmor profile "shim-wasm-test" (process.apparmorProfile), but AppArmor is not enabled on this host"#
+            ),
+            "{workload:?}: {err}"
+        );
+    }
+}
+
+/// Exec requests that cannot be run, into a running native container: one line each, no
+/// exec is left recorded, and the container runs on.
+#[test]
+fn bad_exec_requests_are_one_line_each() {
+    use containerd_shim::api::ExecProcessRequest;
+    use containerd_shim::protos::protobuf::well_known_types::any::Any;
+    use support::stress::shim::{CALL_BOUND, WAIT_BOUND};
+    let shim = ShimServer::start("bad-exec", Runtime::Wasm { engine: "wasmtime" }, Workload::NativeSleep);
+    let id = shim.task_id(1);
+    shim.create(&id, Workload::NativeSleep).unwrap();
+    shim.api.start(&id, CALL_BOUND).unwrap();
+    let request = |exec_id: &str, terminal: bool, spec: Option<Vec<u8>>| {
+        let mut req = ExecProcessRequest::new();
+        req.id = id.clone();
+        req.exec_id = exec_id.into();
+        req.terminal = terminal;
+        req.spec = spec
+            .map(|value| {
+                let mut any = Any::new();
+                any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/Process".into();
+                any.value = value;
+                any
+            })
+            .into();
+        req
+    };
+    let process = |terminal: bool| {
+        serde_json::to_vec(&json!({
+            "terminal": terminal, "args": ["/bin/true"], "cwd": "/", "user": { "uid": 0, "gid": 0 },
+        }))
+        .unwrap()
+    };
+    let cases = [
+        (request("", false, Some(process(false))), "the exec id is empty"),
+        (request("no-spec", false, None), "the request carries no process spec"),
+        (
+            request("not-json", false, Some(b"{not json".to_vec())),
+            "the process spec is not a runtime-spec Process in JSON",
+        ),
+        (
+            request("no-args", false, Some(br#"{"args": [], "cwd": "/"}"#.to_vec())),
+            "the process spec has no args",
+        ),
+        (
+            request("tty-request", true, Some(process(false))),
+            "the request asks for a terminal and the process spec for none: they must agree",
+        ),
+        (
+            request("tty-spec", false, Some(process(true))),
+            "the request asks for no terminal and the process spec for one: they must agree",
+        ),
+    ];
+    for (req, expected) in cases {
+        let err = shim.api.exec(&req, CALL_BOUND).expect_err(expected);
+        assert!(err.contains(expected), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        if !req.exec_id.is_empty() {
+            let err = shim.api.exec_state(&id, &req.exec_id, CALL_BOUND).expect_err("no exec is recorded");
+            assert!(err.contains(&format!("exec {}", req.exec_id)), "{err}");
+        }
+    }
+    let state = shim.api.state(&id, CALL_BOUND).unwrap();
+    assert_eq!(state.status.enum_value(), Ok(containerd_shim::api::Status::RUNNING));
+    shim.api.kill(&id, libc::SIGKILL as u32, CALL_BOUND).unwrap();
+    assert_eq!(shim.api.wait(&id, WAIT_BOUND).unwrap().exit_status, 137);
+    shim.delete(&id).unwrap();
+    assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
+    shim.shutdown().unwrap();
+}
+
 /// An entrypoint that is a directory is named as one, not reported missing.
 #[test]
 fn an_entrypoint_that_is_a_directory() {
@@ -87,84 +176,62 @@ fn an_entrypoint_that_is_a_directory() {
     assert!(err.contains("entrypoint /bin in the container image is a directory, not a file"), "{err}");
 }
 
-/// Every signal runc accepts (1 to 64, real-time ones included) is delivered to the
-/// container's process; anything else is refused with one line. Signals a PID 1 has no
-/// handler for leave the program running, also while the engine starts its threads (sent
-/// without pause from the Start on: before the fix, one of them ended the program now and
-/// then, when it came while glibc was creating a thread).
-#[test]
-fn signals_runc_accepts_and_one_it_does_not() {
-    use support::stress::shim::{CALL_BOUND, WAIT_BOUND};
-    let shim = ShimServer::start("bad-signal", Runtime::Wasm { engine: "wasmtime" }, Workload::WasmLoop);
-    let id = shim.task_id(1);
-    shim.create(&id, Workload::WasmLoop).unwrap();
-    let pid = shim.api.state(&id, CALL_BOUND).unwrap().pid as i32;
-    let sender = std::thread::spawn(move || {
-        let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
-        while std::time::Instant::now() < until {
-            for signal in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGWINCH, libc::SIGRTMIN() + 6]
-            {
-                // SAFETY: kill(2) on the container's init process; the loop stops once it
-                // is gone (its pid must not be signalled after reuse).
-                if unsafe { libc::kill(pid, signal) } != 0 {
-                    return;
-                }
-            }
-        }
-    });
-    shim.api.start(&id, CALL_BOUND).unwrap();
-    sender.join().unwrap();
-    let stdout = shim.work().join("bundles").join(&id).join("stdout");
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    // SAFETY: kill(2) with signal 0 only checks that the process is there.
-    let alive = || unsafe { libc::kill(pid, 0) } == 0;
-    while std::fs::read_to_string(&stdout).unwrap_or_default().is_empty()
-        && alive()
-        && std::time::Instant::now() < until
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert_eq!(std::fs::read_to_string(&stdout).unwrap_or_default(), "started\n", "the program must run on");
-    // PID 1 without a handler for them: delivered, and the program goes on.
-    for signal in [libc::SIGUSR1, libc::SIGRTMIN(), 40, 64] {
-        shim.api.kill(&id, signal as u32, CALL_BOUND).unwrap_or_else(|e| panic!("signal {signal}: {e}"));
-        shim.api
-            .kill_all(&id, signal as u32, CALL_BOUND)
-            .unwrap_or_else(|e| panic!("signal {signal}, all: {e}"));
-    }
-    let err = shim.api.kill(&id, 65, CALL_BOUND).unwrap_err();
-    assert!(err.contains("invalid signal 65"), "{err}");
-    let err = shim.api.kill(&id, 0, CALL_BOUND).unwrap_err();
-    assert!(err.contains("invalid signal 0: signals are 1 to 64"), "{err}");
-    for bad in [0, 65] {
-        let err = shim.api.kill_all(&id, bad, CALL_BOUND).unwrap_err();
-        assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains("cannot kill"), "kill --all {bad}: {err}");
-    }
-    shim.api.kill(&id, libc::SIGKILL as u32, CALL_BOUND).unwrap();
-    assert_eq!(shim.api.wait(&id, WAIT_BOUND).unwrap().exit_status, 137);
-    shim.delete(&id).unwrap();
-    shim.shutdown().unwrap();
-}
-
-/// A plugin whose entry function never returns: the create fails at the launcher's bound
-/// with one line, and the launcher stuck in it is gone.
+/// A plugin whose entry function, or ELF constructor, never returns: the create fails at
+/// the launcher's bound with one line, and the launcher stuck in it is gone.
 #[test]
 fn a_plugin_that_hangs_while_loading() {
-    let shim = ShimServer::start("bad-hang", Runtime::Wasm { engine: "hang" }, Workload::WasmHello);
-    shim.install_plugin("hang", &support::c_plugin("hang"));
+    for fixture in ["hang", "hang_constructor"] {
+        let shim = ShimServer::start(
+            &format!("bad-{fixture}"),
+            Runtime::Wasm { engine: fixture },
+            Workload::WasmHello,
+        );
+        shim.install_plugin(fixture, &support::c_plugin(fixture));
+        let id = shim.task_id(1);
+        let err = shim.create(&id, Workload::WasmHello).expect_err("the create must fail");
+        assert!(err.contains("did not finish loading in 10 s"), "{fixture}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let _ = std::fs::remove_dir_all(shim.work().join("bundles").join(&id));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let file = format!("{fixture}.so");
+        let launchers: Vec<String> = support::stress::leaks::children(shim.pid)
+            .into_iter()
+            .map(support::stress::leaks::cmdline)
+            .filter(|c| c.contains(&file))
+            .collect();
+        assert!(launchers.is_empty(), "a launcher stuck in the plugin is left: {launchers:?}");
+        assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
+        shim.shutdown().unwrap();
+    }
+}
+
+/// A plugin that loads but whose `engine_new` never returns: the container's init process
+/// creates the engine before it reports ready, so the create ends within the deadline
+/// containerd gave (a second before, to clean up), with one line, and nothing is left (the
+/// init process, its cgroup and state included).
+#[test]
+fn an_engine_that_hangs_while_starting() {
+    use support::stress::bundle::{create_request, make_bundle, shared_rootfs};
+    use support::stress::shim::CALL_BOUND;
+    let shim =
+        ShimServer::start("bad-hang-engine", Runtime::Wasm { engine: "hang_engine" }, Workload::WasmHello);
+    shim.install_plugin("hang_engine", &support::c_plugin("hang_engine"));
     let id = shim.task_id(1);
-    let err = shim.create(&id, Workload::WasmHello).expect_err("the create must fail");
-    assert!(err.contains("did not finish loading in 10 s"), "{err}");
-    let _ = std::fs::remove_dir_all(shim.work().join("bundles").join(&id));
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let launchers: Vec<String> = support::stress::leaks::children(shim.pid)
-        .into_iter()
-        .map(support::stress::leaks::cmdline)
-        .filter(|c| c.contains("hang.so"))
-        .collect();
-    assert!(launchers.is_empty(), "a launcher stuck in the plugin is left: {launchers:?}");
-    assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
+    let bundle = make_bundle(shim.work(), &id, Workload::WasmHello, &shim.cgroup_parent, None);
+    let request = create_request(&id, &bundle, &shared_rootfs(shim.work(), Workload::WasmHello));
+    let err = shim.api.create(&request, std::time::Duration::from_secs(8)).expect_err("the create must fail");
+    assert!(err.contains("the create did not finish in time"), "{err}\nshim log:\n{}", shim.log());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let mut left = shim.leftovers();
+    for _ in 0..100 {
+        if left.is_empty() && shim.api.state(&id, CALL_BOUND).is_err() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = shim.leftovers();
+    }
+    assert!(left.is_empty(), "left behind: {}\nshim log:\n{}", left.summary(), shim.log());
+    let _ = std::fs::remove_dir_all(&bundle);
     shim.shutdown().unwrap();
 }
 

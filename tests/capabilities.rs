@@ -1,6 +1,6 @@
 //! A wasm container's process holds what a native program would hold after `execve`
 //! under the same spec: the same capability sets (a user that is not root keeps only its
-//! ambient capabilities), `no_new_privs` and seccomp (also under a profile of the spec),
+//! ambient capabilities), `no_new_privs`, seccomp (also under a profile of the spec) and AppArmor,
 //! read by each from `/proc/self/status` inside the container, and the same access to a root-only file.
 //! The native program (busybox, through this same shim) is the reference, so the test
 //! holds whatever the kernel's defaults; every engine plugin built here runs the wasm
@@ -27,6 +27,9 @@ fn process(user: u32, caps: &[&str], ambient: &[&str], no_new_privileges: bool) 
 const NATIVE_REPORT: &str = "grep -E '^(Cap|NoNewPrivs:|Seccomp:)' /proc/self/status; \
     if cat /secret >/dev/null 2>&1; then echo 'open /secret: ok'; else echo 'open /secret: Permission denied'; fi";
 
+/// The native report's AppArmor line, as `caps.wasm +apparmor` prints it.
+const APPARMOR_REPORT: &str = "printf 'AppArmor: %s\\n' \"$(cat /proc/self/attr/current)\"; if cat";
+
 /// Runs the native report and the wasm one on every engine built here, under the same
 /// `process`, and compares them; returns the report.
 fn same_as_native(name: &str, change: Value) -> String {
@@ -40,9 +43,13 @@ fn same_as_native(name: &str, change: Value) -> String {
 
 /// What the report program printed in a container of `workload` with `change`.
 fn report(name: &str, runtime: Runtime, workload: Workload, change: &Value) -> String {
-    let args = match workload {
-        Workload::WasmArgs => json!(["/caps.wasm", "/secret"]),
-        _ => json!(["/bin/sh", "-c", NATIVE_REPORT]),
+    // With a profile, the confinement is reported too, before the file.
+    let apparmor = change.get("apparmorProfile").is_some();
+    let args = match (workload, apparmor) {
+        (Workload::WasmArgs, false) => json!(["/caps.wasm", "/secret"]),
+        (Workload::WasmArgs, true) => json!(["/caps.wasm", "+apparmor", "/secret"]),
+        (_, false) => json!(["/bin/sh", "-c", NATIVE_REPORT]),
+        (_, true) => json!(["/bin/sh", "-c", NATIVE_REPORT.replace("if cat", APPARMOR_REPORT)]),
     };
     let mut shim = ShimServer::start(name, runtime, workload);
     let change = change.clone();
@@ -133,4 +140,50 @@ fn the_specs_seccomp_profile_filters_the_wasm_process() {
         let report = same_as_native(name, change);
         assert_eq!(line(&report, "Seccomp:"), "Seccomp:\t2", "{name}");
     }
+}
+
+/// The spec's AppArmor profile confines the wasm program as it confines a native one.
+/// libcontainer asks the kernel for the profile at the next `execve`, which a wasm program
+/// never makes; the shim changes to it at once. The test's own profile allows everything
+/// but reading /secret, so root is refused it, and both programs report the same label.
+/// SKIPPED where the kernel has no AppArmor or `apparmor_parser` is missing.
+#[test]
+fn the_specs_apparmor_profile_confines_the_wasm_process() {
+    const NAME: &str = "capabilities::the_specs_apparmor_profile_confines_the_wasm_process";
+    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|flag| flag.starts_with('Y'));
+    if !enabled {
+        support::skipped(&format!(
+            "{NAME}: this kernel has no AppArmor enabled (/sys/module/apparmor/parameters/enabled)"
+        ));
+        return;
+    }
+    let profile = "profile shim-wasm-test flags=(attach_disconnected,mediate_deleted) {\n  file,\n  \
+        capability,\n  network,\n  signal,\n  ptrace,\n  mount,\n  umount,\n  pivot_root,\n  unix,\n  \
+        deny /secret rwklx,\n}\n";
+    let parser = |flag: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("apparmor_parser")
+            .arg(flag)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        child.stdin.take()?.write_all(profile.as_bytes()).ok()?;
+        child.wait().ok().map(|status| status.success())
+    };
+    match parser("-r") {
+        Some(true) => {}
+        Some(false) => panic!("apparmor_parser -r refused the test's profile"),
+        None => {
+            support::skipped(&format!("{NAME}: apparmor_parser is not installed (Debian: apparmor)"));
+            return;
+        }
+    }
+    let mut change = process(0, &DEFAULTS, &[], true);
+    change["apparmorProfile"] = json!("shim-wasm-test");
+    let report = std::panic::catch_unwind(|| same_as_native("apparmor", change));
+    parser("-R");
+    let report = report.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    assert_eq!(line(&report, "AppArmor:"), "AppArmor: shim-wasm-test (enforce)");
+    assert_eq!(line(&report, "open /secret"), "open /secret: Permission denied");
 }

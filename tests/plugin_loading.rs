@@ -313,37 +313,44 @@ fn links_and_writable_parents_are_refused_at_load() {
     fs::set_permissions(shared.root(), fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// A plugin whose entry function never returns is listed as refused, with the reason,
-/// once the probe's bound has passed; the listing itself ends.
+/// A plugin whose entry function, or ELF constructor (inside `dlopen`), never returns is
+/// listed as refused, with the reason, once the probe's bound has passed; the listing
+/// itself ends, and so do `run` and `compile`.
 #[test]
 fn a_plugin_that_hangs_while_loading_is_refused_at_a_bound() {
-    let node = Node::new("hang");
-    node.install("hang", &c_plugin("hang"));
-    node.install("echo", &c_plugin("echo"));
-    let ran = node.run(&["engines", "--json"]);
-    let listing: serde_json::Value = serde_json::from_str(&ran.stdout).expect(&ran.stderr);
-    let plugins = listing["plugins"].as_array().unwrap();
-    let hang =
-        plugins.iter().find(|p| p["file"].as_str().unwrap_or("").ends_with("hang.so")).expect(&ran.stdout);
-    assert_eq!(hang["status"], "refused", "{hang}");
-    assert!(hang["reason"].as_str().unwrap().contains("did not finish loading in 10 s"), "{hang}");
-    let echo = plugins.iter().find(|p| p["engine"] == "echo").unwrap();
-    assert_eq!(echo["status"], "ok");
+    for fixture in ["hang", "hang_constructor"] {
+        let node = Node::new(fixture);
+        node.install(fixture, &c_plugin(fixture));
+        node.install("echo", &c_plugin("echo"));
+        let ran = node.run(&["engines", "--json"]);
+        let listing: serde_json::Value = serde_json::from_str(&ran.stdout).expect(&ran.stderr);
+        let plugins = listing["plugins"].as_array().unwrap();
+        let file = format!("{fixture}.so");
+        let hang =
+            plugins.iter().find(|p| p["file"].as_str().unwrap_or("").ends_with(&file)).expect(&ran.stdout);
+        assert_eq!(hang["status"], "refused", "{hang}");
+        assert!(hang["reason"].as_str().unwrap().contains("did not finish loading in 10 s"), "{hang}");
+        let echo = plugins.iter().find(|p| p["engine"] == "echo").unwrap();
+        assert_eq!(echo["status"], "ok");
 
-    // `run` and `compile` load the plugin in an engine process that must say it loaded.
-    let module = node.empty_module();
-    let out = node.root().join("m.cwasm");
-    for args in [
-        vec!["run", "--engine", "hang", module.as_str()],
-        vec!["compile", "--engine", "hang", "-o", path_str(&out), module.as_str()],
-    ] {
-        let started = std::time::Instant::now();
-        let ran = node.run(&args);
-        ran.assert_error(125, &["the hang engine plugin", "did not finish loading in 10 s"]);
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "{args:?} took {:?}",
-            started.elapsed()
-        );
+        // `run` and `compile` load the plugin in an engine process that must say it loaded.
+        let module = node.empty_module();
+        let out = node.root().join("m.cwasm");
+        for args in [
+            vec!["run", "--engine", fixture, module.as_str()],
+            vec!["compile", "--engine", fixture, "-o", path_str(&out), module.as_str()],
+        ] {
+            let started = std::time::Instant::now();
+            let ran = node.run(&args);
+            ran.assert_error(
+                125,
+                &[&format!("the {fixture} engine plugin"), "did not finish loading in 10 s"],
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "{args:?} took {:?}",
+                started.elapsed()
+            );
+        }
     }
 }

@@ -54,7 +54,13 @@ pub struct Ran {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// The value of [`RUN_MARKER`] in the command's environment, which every process it
+    /// started inherits (engine processes included): how its leftovers are found.
+    marker: Option<String>,
 }
+
+/// An environment variable set on each command a [`Node`] runs, unique per command.
+const RUN_MARKER: &str = "SHIM_WASM_TEST_RUN";
 
 impl Ran {
     pub fn from(output: Output) -> Self {
@@ -62,6 +68,37 @@ impl Ran {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            marker: None,
+        }
+    }
+
+    /// Processes the command started that are still there, after up to 5 s for ones being
+    /// killed to go: their pids and command lines.
+    pub fn processes_left(&self) -> Vec<(u32, String)> {
+        let Some(marker) = &self.marker else { return Vec::new() };
+        let needle = format!("{RUN_MARKER}={marker}\0");
+        let find = || -> Vec<(u32, String)> {
+            let entries = fs::read_dir("/proc").map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+            entries
+                .iter()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| {
+                    fs::read(format!("/proc/{pid}/environ"))
+                        .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                })
+                .map(|pid| {
+                    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    (pid, String::from_utf8_lossy(&cmdline).replace('\0', " "))
+                })
+                .collect()
+        };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let left = find();
+            if left.is_empty() || std::time::Instant::now() > until {
+                return left;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
 
@@ -73,13 +110,16 @@ impl Ran {
         lines[0]
     }
 
-    /// Asserts the exit status and that the error line contains every fragment.
+    /// Asserts the exit status, that the error line contains every fragment, and, for a
+    /// command a [`Node`] ran, that no process it started is left.
     pub fn assert_error(&self, code: i32, fragments: &[&str]) {
         assert_eq!(self.code, Some(code), "exit status; stderr:\n{}", self.stderr);
         let line = self.error_line();
         for fragment in fragments {
             assert!(line.contains(fragment), "error line lacks {fragment:?}:\n{line}");
         }
+        let left = self.processes_left();
+        assert!(left.is_empty(), "processes left after the error {line:?}: {left:?}");
     }
 
     pub fn assert_ok(&self) {
@@ -138,15 +178,26 @@ impl Node {
         cmd
     }
 
+    /// A value for [`RUN_MARKER`] no other command of any test process has.
+    fn marker() -> String {
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{n}", std::process::id())
+    }
+
     pub fn run(&self, args: &[&str]) -> Ran {
-        Ran::from(self.shim().args(args).output().unwrap())
+        let marker = Self::marker();
+        let output = self.shim().env(RUN_MARKER, &marker).args(args).output().unwrap();
+        Ran { marker: Some(marker), ..Ran::from(output) }
     }
 
     /// Runs with `input` on stdin.
     pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Ran {
         use std::io::Write;
+        let marker = Self::marker();
         let mut child = self
             .shim()
+            .env(RUN_MARKER, &marker)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -154,7 +205,7 @@ impl Node {
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(input).unwrap();
-        Ran::from(child.wait_with_output().unwrap())
+        Ran { marker: Some(marker), ..Ran::from(child.wait_with_output().unwrap()) }
     }
 }
 

@@ -18,13 +18,13 @@ use libcontainer::syscall::syscall::SyscallType;
 use serde::{Deserialize, Serialize};
 use shim_wasm_abi::ModuleKind;
 
-use super::cwd;
 use super::entrypoint::{Entrypoint, EntrypointError, classify, split_entry};
 use super::executor::{PLUGIN, ShimExecutor};
 use super::inherited::Report;
 use super::module::{ARTIFACTS_COME_FROM_THE_CACHE, ImageLookup, WasmSource};
 use super::rootfs::{self, RootfsMount};
 use super::view::ContainerView;
+use super::{apparmor, cwd, env};
 use crate::engine_process::child::check_capability;
 use crate::exit::{CANNOT_RUN, Failure, SHIM_FAILURE};
 use crate::images::Containerd;
@@ -100,7 +100,9 @@ fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecut
     let process = spec.process().as_ref();
     let args = process.and_then(|p| p.args().clone()).unwrap_or_default();
     let env = process.and_then(|p| p.env().clone()).unwrap_or_default();
-    check_env(&env)?;
+    env::check(&env).map_err(|e| Failure::new(CANNOT_RUN, e))?;
+    let profile = process.and_then(|p| p.apparmor_profile().as_deref());
+    apparmor::check_host(profile).map_err(|e| Failure::new(CANNOT_RUN, e))?;
     let root = spec.root().as_ref().map_or_else(|| "rootfs".into(), |r| r.path().clone());
     let view = ContainerView::new(&request.bundle.join(root), &spec);
     cwd::ensure(&view, &spec).map_err(|e| Failure::new(SHIM_FAILURE, e))?;
@@ -139,22 +141,6 @@ fn executor_for(request: &CreateRequest, deadline: Instant) -> Result<ShimExecut
     check_capability(plugin, kind, Path::new(&module.describe()))?;
     let artifact = image.artifact(&module, &view, &engine, plugin, deadline);
     Ok(ShimExecutor::Wasm { settings: engine.settings, module, entry, artifact })
-}
-
-/// Entries libcontainer cannot set (it would panic in the init process): an empty entry,
-/// an empty name, or a NUL byte. An entry without `=` is a name with an empty value, as
-/// libcontainer takes it for native programs (runc refuses it).
-fn check_env(env: &[String]) -> Result<(), Failure> {
-    match env.iter().find(|e| e.is_empty() || e.starts_with('=') || e.contains('\0')) {
-        None => Ok(()),
-        Some(bad) => Err(Failure::new(
-            CANNOT_RUN,
-            format!(
-                "invalid environment variable {bad:?} in the container's process.env: each entry is \
-                 NAME=VALUE with a non-empty NAME and no NUL byte"
-            ),
-        )),
-    }
 }
 
 /// libcontainer clones the init process from this process, and a launcher forks its

@@ -1,7 +1,8 @@
 //! The process's working directory (`process.cwd`) exists before libcontainer's init
 //! changes into it: runc makes a missing one (0755, inside the container's root, after
-//! the mounts), and libcontainer alone fails with "failed to unix syscall". Made from the worker, before the container exists, where the
-//! container will see it ([`super::view`]): in the root filesystem, or in the source of
+//! the mounts), and libcontainer alone fails with "failed to unix syscall". Made from the
+//! worker, before the container exists, where the container will see it
+//! ([`super::view`]; [`place`] decides, [`ensure`] makes): in the root filesystem, or in the source of
 //! the bind mount that will cover it (a volume). Symbolic links are resolved inside that
 //! root or source (`pathrs`), never outside it. A working directory on a read-only volume
 //! is not made (runc fails there too). One below a tmpfs of the spec (which starts empty)
@@ -12,16 +13,44 @@
 
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Component;
+use std::path::{Component, PathBuf};
 
 use libcontainer::oci_spec::runtime::Spec;
 
-use super::entrypoint::resolve;
+use super::entrypoint::{resolve, shown};
 use super::view::{ContainerView, Located};
 
 /// Makes `process.cwd` of `spec` if it is missing, where `view` says the container will see it.
 pub fn ensure(view: &ContainerView, spec: &Spec) -> Result<(), String> {
-    let Some(cwd) = spec.process().as_ref().map(|p| p.cwd().clone()) else { return Ok(()) };
+    let Some(Place { cwd, base, rest }) = place(view, spec)? else { return Ok(()) };
+    let dir = pathrs::Root::open(&base).map_err(|e| format!("cannot open {}: {e}", shown(&base)))?;
+    if dir.resolve(&rest).is_ok() {
+        return Ok(());
+    }
+    dir.mkdir_all(&rest, &Permissions::from_mode(0o755)).map(drop).map_err(|e| {
+        format!(
+            "the working directory {} (process.cwd) is missing and cannot be made: {e}; make it in the image or choose another",
+            shown(&cwd)
+        )
+    })
+}
+
+/// Where the shim would make a missing working directory.
+#[derive(Debug)]
+pub struct Place {
+    /// `process.cwd` as the spec gives it.
+    cwd: PathBuf,
+    /// The root filesystem or the source of the volume that will hold it, on the host.
+    base: PathBuf,
+    /// The directory inside `base`, links resolved as the container will.
+    rest: PathBuf,
+}
+
+/// The checks on `process.cwd` and where it will be, without writing anything: `None`
+/// when there is nothing the shim could make (no cwd, `/` of its base, a read-only
+/// volume, a kernel file system).
+pub fn place(view: &ContainerView, spec: &Spec) -> Result<Option<Place>, String> {
+    let Some(cwd) = spec.process().as_ref().map(|p| p.cwd().clone()) else { return Ok(None) };
     if !cwd.is_absolute() {
         return Err(format!(
             "the working directory {:?} (process.cwd) is not an absolute path; the OCI spec requires one",
@@ -32,7 +61,7 @@ pub fn ensure(view: &ContainerView, spec: &Spec) -> Result<(), String> {
     let resolved = resolve(view, &cwd).ok_or_else(|| {
         format!(
             "the working directory {} (process.cwd) goes through too many symbolic links (a loop?)",
-            cwd.display()
+            shown(&cwd)
         )
     })?;
     let (base, rest) = match view.locate(&resolved) {
@@ -43,29 +72,20 @@ pub fn ensure(view: &ContainerView, spec: &Spec) -> Result<(), String> {
                     "the working directory {} (process.cwd) is inside the tmpfs mounted at {}, which is \
                      empty when the container starts; this shim cannot make it there (runc does): choose \
                      a directory of the image or of a volume, or the tmpfs itself",
-                    cwd.display(),
-                    tmpfs.display()
+                    shown(&cwd),
+                    shown(tmpfs)
                 )),
                 // Under /proc, /sys and the like: there or not, as the kernel makes them.
-                None => Ok(()),
+                None => Ok(None),
             };
         }
         // Not the shim's to write: runc fails there too (EROFS).
-        Located::Bind { read_only: true, .. } => return Ok(()),
+        Located::Bind { read_only: true, .. } => return Ok(None),
     };
     if rest.components().all(|c| c == Component::RootDir) {
-        return Ok(());
+        return Ok(None);
     }
-    let dir = pathrs::Root::open(&base).map_err(|e| format!("cannot open {}: {e}", base.display()))?;
-    if dir.resolve(&rest).is_ok() {
-        return Ok(());
-    }
-    dir.mkdir_all(&rest, &Permissions::from_mode(0o755)).map(drop).map_err(|e| {
-        format!(
-            "the working directory {} (process.cwd) is missing and cannot be made: {e}; make it in the image or choose another",
-            cwd.display()
-        )
-    })
+    Ok(Some(Place { cwd, base, rest }))
 }
 
 #[cfg(test)]
@@ -126,6 +146,9 @@ mod tests {
         // Inside a tmpfs, which starts empty: refused, nothing made; the tmpfs itself is fine.
         let err = ensure_in(&root, "/tmp/work", mounts.clone()).unwrap_err();
         assert!(err.contains("inside the tmpfs mounted at /tmp"), "{err}");
+        // A newline in the name stays inside the one line.
+        let err = ensure_in(&root, "/tmp/two\nlines", mounts.clone()).unwrap_err();
+        assert!(err.contains("/tmp/two\\nlines") && !err.contains('\n'), "{err:?}");
         assert!(!root.join("tmp/work").exists());
         ensure_in(&root, "/tmp", mounts).unwrap();
     }

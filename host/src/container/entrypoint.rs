@@ -81,9 +81,9 @@ pub fn classify(
         return Ok(Entrypoint::Native);
     }
     match ModuleKind::sniff(&head) {
-        ModuleKind::Unknown => Err(EntrypointError::Unknown { path: in_container.display().to_string() }),
+        ModuleKind::Unknown => Err(EntrypointError::Unknown { path: shown(&in_container) }),
         // Engines load artifacts as native code: only the shim's own cache makes them.
-        ModuleKind::Artifact => Err(EntrypointError::Artifact { path: in_container.display().to_string() }),
+        ModuleKind::Artifact => Err(EntrypointError::Artifact { path: shown(&in_container) }),
         kind => Ok(Entrypoint::Wasm { module: in_container, entry, kind }),
     }
 }
@@ -102,7 +102,7 @@ fn classify_plain(view: &ContainerView, name: &str, env: &[String]) -> Result<En
     if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") {
         Ok(Entrypoint::Native)
     } else {
-        Err(EntrypointError::Unknown { path: path.display().to_string() })
+        Err(EntrypointError::Unknown { path: shown(&path) })
     }
 }
 
@@ -110,7 +110,7 @@ fn classify_plain(view: &ContainerView, name: &str, env: &[String]) -> Result<En
 fn locate(view: &ContainerView, name: &str, env: &[String]) -> Result<PathBuf, EntrypointError> {
     if name.contains('/') {
         let path = Path::new("/").join(name);
-        let shown = path.display().to_string();
+        let shown = shown(&path);
         let Some(resolved) = resolve(view, &path) else {
             return Err(EntrypointError::SymlinkLoop { path: shown });
         };
@@ -128,7 +128,16 @@ fn locate(view: &ContainerView, name: &str, env: &[String]) -> Result<PathBuf, E
             return Ok(resolved);
         }
     }
-    Err(EntrypointError::NotFound { name: name.into(), searched: format!("PATH={path_var}") })
+    Err(EntrypointError::NotFound { name: name.into(), searched: shown(format!("PATH={path_var}")) })
+}
+
+/// A path of the spec for an error line: control characters (a newline in a name)
+/// escaped, so that the error stays one line.
+pub fn shown(path: impl AsRef<Path>) -> String {
+    let text = path.as_ref().display().to_string();
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
 }
 
 /// Resolves symbolic links in `path` as the container will (its root and mounts as
@@ -198,7 +207,7 @@ fn read_head(view: &ContainerView, path: &Path) -> Result<Vec<u8>, EntrypointErr
         file.take(4096).read_to_end(&mut head)?;
         Ok(head)
     };
-    read().map_err(|source| EntrypointError::Read { path: path.display().to_string(), source })
+    read().map_err(|source| EntrypointError::Read { path: shown(path), source })
 }
 
 #[cfg(test)]
@@ -258,6 +267,20 @@ mod tests {
             classify(&ContainerView::root_only(r), &args("busybox"), &["PATH=/bin".into()]).unwrap(),
             Entrypoint::Native
         );
+    }
+
+    #[test]
+    fn a_newline_in_a_path_stays_in_one_line() {
+        let root = rootfs();
+        let r = root.path();
+        std::fs::write(r.join("app/two\nlines"), b"data").unwrap();
+        let view = ContainerView::root_only(r);
+        for args in [args("/app/two\nlines"), args("/app/two\nlines/x"), args("nowhere")] {
+            let err = classify(&view, &args, &["PATH=/a\n/b".into()]).unwrap_err().to_string();
+            assert!(!err.contains('\n'), "{err:?}");
+        }
+        let err = classify(&view, &args("/app/two\nlines"), &[]).unwrap_err().to_string();
+        assert!(err.contains("entrypoint /app/two\\nlines is neither"), "{err}");
     }
 
     #[test]

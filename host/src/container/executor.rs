@@ -16,7 +16,7 @@ use shim_wasm_abi::host::{EngineInstance, LoadedPlugin, RunSpec};
 use shim_wasm_abi::{ModuleKind, Status};
 
 use super::module::{ARTIFACTS_COME_FROM_THE_CACHE, WasmSource};
-use super::{capabilities, inherited};
+use super::{apparmor, capabilities, fault_signals, inherited};
 use crate::exit::{CANNOT_RUN, Failure};
 use crate::http_serve;
 
@@ -165,12 +165,6 @@ fn prepare_wasm(
     let plugin = PLUGIN
         .get()
         .ok_or_else(|| invalid("no engine plugin was loaded before the container was created".into()))?;
-    // Before the engine can start a thread (see the function).
-    ignore_signals_pid1_drops();
-    let engine = plugin.new_engine(settings).map_err(|e| invalid(e.to_string()))?;
-    ENGINE.with(|cell| {
-        let _ = cell.set(engine);
-    });
     let mut mapped = Mapped::default();
     if let WasmSource::Layer { digest, file } = module {
         let layer = map_private(file).map_err(|e| invalid(format!("cannot map wasm layer {digest}: {e}")))?;
@@ -189,6 +183,18 @@ fn prepare_wasm(
         }
         inherited::drop_in_init(artifact.as_raw_fd());
     }
+    // The host's files are mapped; before the engine can start a thread (a thread's
+    // profile is its own), the AppArmor profile a native program would get at execve.
+    let profile = spec.process().as_ref().and_then(|p| p.apparmor_profile().clone());
+    apparmor::confine_now(profile.as_deref()).map_err(invalid)?;
+    // Before the engine can start a thread (see the function).
+    ignore_signals_pid1_drops();
+    let engine = plugin.new_engine(settings).map_err(|e| invalid(e.to_string()))?;
+    ENGINE.with(|cell| {
+        let _ = cell.set(engine);
+    });
+    // After the engine installed its trap handlers (see the module).
+    fault_signals::filter_sent_faults();
     let listen = serve_address(module, mapped.layer.as_deref(), spec, plugin).map_err(invalid)?;
     MAPPED.with(|cell| *cell.borrow_mut() = Some(mapped));
     // Before the init process waits for Start: a signal sent once containerd reports the

@@ -56,11 +56,21 @@ pub enum Request {
     Exec { state_root: PathBuf, id: String, process: String, console_socket: Option<PathBuf> },
 }
 
-/// A request and how long the worker may take for it.
+/// A request and when the worker must be done with it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope {
-    pub seconds: u32,
+    /// On `CLOCK_MONOTONIC` (one clock for the server and its workers), in nanoseconds:
+    /// the worker ends itself at that instant, however late it read the request.
+    pub end_ns: u64,
     pub request: Request,
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds (the clock of [`Envelope::end_ns`]).
+pub fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime fills the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 /// A worker's answer: the process it made, or one error line.

@@ -21,9 +21,10 @@ use super::{Envelope, Reply, Request};
 const HELLO_BOUND: Duration = Duration::from_secs(10);
 /// A launcher that takes no request for this long (stopped, stuck) counts as dead.
 const SEND_BOUND: Duration = Duration::from_secs(10);
-/// Extra time the server waits past a request's bound: the worker ends itself at the
-/// bound, and its end reaches the server as the stream closing.
-const GRACE: Duration = Duration::from_secs(3);
+
+/// How long before the server stops waiting for its answer a worker ends itself: the
+/// time its process group takes to die and the stream to close.
+const ALARM_MARGIN: Duration = Duration::from_millis(500);
 
 /// Why a request got no reply.
 #[derive(Debug, thiserror::Error)]
@@ -94,21 +95,28 @@ impl Launchers {
             Request::Delete { .. } => "the delete",
             Request::Exec { .. } => "the exec",
         };
-        let seconds = bound.as_secs().max(1);
-        let envelope = serde_json::to_vec(&Envelope { seconds: seconds as u32, request })
+        // The answer is waited for until the bound, not past it. The worker ends itself
+        // (and its process group) a margin before, at an instant on the monotonic clock,
+        // however late it reads the request; its end usually reaches the server as the
+        // stream closing, but not while a container's init process it cloned (a session of
+        // its own) still holds the stream, stuck before it closes what it inherited. Either
+        // way the worker is gone when the server cleans up after it.
+        let until = Instant::now() + bound;
+        let end_ns = super::monotonic_ns() + bound.saturating_sub(ALARM_MARGIN).as_nanos() as u64;
+        let envelope = serde_json::to_vec(&Envelope { end_ns, request })
             .map_err(|e| LaunchError::Garbled(e.to_string()))?;
         let (mut stream, worker_end) = UnixStream::pair().map_err(|e| LaunchError::Spawn(e.to_string()))?;
         let mut fds: Vec<RawFd> = vec![worker_end.as_raw_fd()];
         fds.extend(stdio.iter().map(|fd| fd.as_raw_fd()));
         self.send(plugin, &fds)?;
         drop(worker_end);
-        let started = Instant::now();
+        let seconds = bound.as_secs();
         // The worker reads the request after the fork; a failed write shows as no answer.
         let _ = channel::write_message(&mut stream, &envelope);
-        let bytes = channel::read_message(&mut stream, started + Duration::from_secs(seconds) + GRACE)
-            .map_err(|_| LaunchError::Deadline(seconds, what))?;
+        let bytes =
+            channel::read_message(&mut stream, until).map_err(|_| LaunchError::Deadline(seconds, what))?;
         if bytes.is_empty() {
-            return Err(if started.elapsed() >= Duration::from_secs(seconds) {
+            return Err(if Instant::now() + ALARM_MARGIN >= until {
                 LaunchError::Deadline(seconds, what)
             } else {
                 LaunchError::NoAnswer

@@ -119,12 +119,16 @@ fn serve(stream: &mut UnixStream, stdio: Vec<OwnedFd>) -> Reply {
         .map_err(|e| format!("the shim's worker did not get its request: {e}"))?;
     let envelope: Envelope =
         serde_json::from_slice(&bytes).map_err(|e| format!("malformed request to the shim's worker: {e}"))?;
-    end_at_deadline(envelope.seconds);
+    let left = Duration::from_nanos(envelope.end_ns.saturating_sub(super::monotonic_ns()));
+    if left.is_zero() {
+        return Err("the shim's worker got its request after the request's deadline".into());
+    }
+    end_at_deadline(left);
     match envelope.request {
         Request::Create(request) => {
             let stdio: [OwnedFd; 3] =
                 stdio.try_into().map_err(|_| "a create request needs three stdio descriptors".to_string())?;
-            let deadline = Instant::now() + Duration::from_secs(envelope.seconds.max(1).into());
+            let deadline = Instant::now() + left;
             create::create(&request, stdio, deadline).map_err(|failure| failure.message)
         }
         Request::Start { state_root, id } => {
@@ -147,15 +151,24 @@ fn serve(stream: &mut UnixStream, stdio: Vec<OwnedFd>) -> Reply {
 
 /// At the deadline, `SIGALRM` kills the worker's whole process group (itself, the hooks
 /// it runs, a container init it cloned): the server sees the request stream close.
-fn end_at_deadline(seconds: u32) {
+fn end_at_deadline(left: Duration) {
     extern "C" fn end(_: libc::c_int) {
         // SAFETY: kill(2) is async-signal-safe; 0 is this process's own group.
         unsafe { libc::kill(0, libc::SIGKILL) };
     }
-    // SAFETY: installs a handler that only calls kill(2), then arms the alarm.
+    // Never zero, which would disarm the timer.
+    let left = left.max(Duration::from_micros(1));
+    let timer = libc::itimerval {
+        it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 },
+        it_value: libc::timeval {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_usec: left.subsec_micros().into(),
+        },
+    };
+    // SAFETY: installs a handler that only calls kill(2), then arms the one-shot timer.
     unsafe {
         libc::signal(libc::SIGALRM, end as extern "C" fn(libc::c_int) as libc::sighandler_t);
-        libc::alarm(seconds.max(1));
+        libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
     }
 }
 

@@ -66,6 +66,10 @@ impl Engine for Wasmer {
         {
             engine.set_tunables(limits::MemoryCap::new(cap.pages()));
         }
+        // A store installs Wasmer's trap handlers (once per process): now, with the engine,
+        // as the other engines do, so that the host can put its filter of sent fault
+        // signals in front of them before the program runs.
+        drop(wasmer::Store::new(engine.clone()));
         Ok(Self { engine, settings })
     }
 

@@ -59,7 +59,7 @@ impl Workload {
 }
 
 /// Corpus programs in the wasm root filesystem, as `/<name>.wasm`.
-const WASM_PROGRAMS: [&str; 4] = ["hello_tiny", "hello", "loop", "caps"];
+const WASM_PROGRAMS: [&str; 5] = ["hello_tiny", "hello", "loop", "caps", "sleep_then_trap"];
 
 /// The corpus program that hello tasks run: `STRESS_MODULE`, `hello_tiny` by default
 /// (163 bytes, the size of module the concurrency issue was measured with: the figures

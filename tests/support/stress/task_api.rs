@@ -69,9 +69,19 @@ impl TaskApi {
     }
 
     pub fn state(&self, id: &str, bound: Duration) -> Result<StateResponse, String> {
+        self.exec_state(id, "", bound)
+    }
+
+    /// State of the exec `exec_id` of task `id` ("" for the container's process).
+    pub fn exec_state(&self, id: &str, exec_id: &str, bound: Duration) -> Result<StateResponse, String> {
         let mut req = StateRequest::new();
         req.id = id.into();
+        req.exec_id = exec_id.into();
         self.call("State", &req, bound)
+    }
+
+    pub fn exec(&self, req: &ExecProcessRequest, bound: Duration) -> Result<Empty, String> {
+        self.call("Exec", req, bound)
     }
 
     pub fn delete(&self, id: &str, bound: Duration) -> Result<DeleteResponse, String> {
