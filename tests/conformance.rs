@@ -121,6 +121,7 @@ fn arguments_after_the_module_are_the_programs() {
         ran.stderr
     );
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(ran.processes_left().is_empty(), "left: {:?}", ran.processes_left());
 }
 
 #[test]

@@ -433,5 +433,6 @@ fn an_artifact_as_a_wasm_layer_is_refused() {
         .expect_err("an artifact from an image layer was accepted");
     assert!(err.contains("is a precompiled artifact; a container runs modules"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    ctd.assert_nothing_left("artifact");
     let _ = shim.api.shutdown(BOUND);
 }

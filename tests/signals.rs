@@ -57,6 +57,7 @@ fn signals_runc_accepts_and_one_it_does_not() {
     shim.api.kill(&id, libc::SIGKILL as u32, CALL_BOUND).unwrap();
     assert_eq!(shim.api.wait(&id, WAIT_BOUND).unwrap().exit_status, 137);
     shim.delete(&id).unwrap();
+    assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
     shim.shutdown().unwrap();
 }
 

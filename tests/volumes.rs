@@ -85,6 +85,7 @@ fn a_module_that_becomes_an_artifact_before_start_is_not_run() {
         "{stderr}"
     );
     shim.delete(&id).unwrap();
+    assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
     shim.shutdown().unwrap();
 }
 
