@@ -529,6 +529,7 @@ fn proposals_run_or_are_refused_by_name() {
                 let named = format!("engine {} does not support the {proposal} proposal", e.name);
                 assert!(ran.stderr.contains(&named), "{what}: {}", ran.stderr);
                 assert_eq!(ran.stderr.trim_end().lines().count(), 1, "{what}: {}", ran.stderr);
+                assert!(ran.processes_left().is_empty(), "{what}: left: {:?}", ran.processes_left());
             }
         }
     });

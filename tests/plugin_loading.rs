@@ -150,6 +150,8 @@ fn every_bad_plugin_is_refused_with_its_own_error() {
     }
     let bad_name = plugins.iter().find(|p| p["file"].as_str().unwrap().ends_with("Bad Name.so")).unwrap();
     assert!(bad_name["reason"].as_str().unwrap().contains("not <engine>.so with a plain engine name"));
+    // No probe of a refused plugin is left.
+    assert!(ran.processes_left().is_empty(), "left: {:?}", ran.processes_left());
 }
 
 #[test]
@@ -228,6 +230,7 @@ fn plugins_load_only_from_configured_directories() {
     let ran = node.run(&["__engine-probe", path_str(&plugin)]);
     assert_eq!(ran.code, Some(1));
     assert!(ran.stdout.contains("is not in a configured engine directory"), "{}", ran.stdout);
+    assert!(ran.processes_left().is_empty(), "left: {:?}", ran.processes_left());
 }
 
 #[test]
