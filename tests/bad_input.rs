@@ -105,7 +105,7 @@ fn an_apparmor_profile_on_a_host_without_apparmor() {
 fn bad_exec_requests_are_one_line_each() {
     use containerd_shim::api::ExecProcessRequest;
     use containerd_shim::protos::protobuf::well_known_types::any::Any;
-    use support::stress::shim::{CALL_BOUND, WAIT_BOUND};
+    use support::stress::shim::CALL_BOUND;
     let shim = ShimServer::start("bad-exec", Runtime::Wasm { engine: "wasmtime" }, Workload::NativeSleep);
     let id = shim.task_id(1);
     shim.create(&id, Workload::NativeSleep).unwrap();
@@ -162,10 +162,7 @@ fn bad_exec_requests_are_one_line_each() {
     }
     let state = shim.api.state(&id, CALL_BOUND).unwrap();
     assert_eq!(state.status.enum_value(), Ok(containerd_shim::api::Status::RUNNING));
-    shim.api.kill(&id, libc::SIGKILL as u32, CALL_BOUND).unwrap();
-    assert_eq!(shim.api.wait(&id, WAIT_BOUND).unwrap().exit_status, 137);
-    shim.delete(&id).unwrap();
-    assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
+    assert_eq!(shim.end_and_delete(&id, libc::SIGKILL), 137);
     shim.shutdown().unwrap();
 }
 

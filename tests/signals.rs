@@ -54,10 +54,7 @@ fn signals_runc_accepts_and_one_it_does_not() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("cannot kill"), "kill --all {bad}: {err}");
     }
-    shim.api.kill(&id, libc::SIGKILL as u32, CALL_BOUND).unwrap();
-    assert_eq!(shim.api.wait(&id, WAIT_BOUND).unwrap().exit_status, 137);
-    shim.delete(&id).unwrap();
-    assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
+    assert_eq!(shim.end_and_delete(&id, libc::SIGKILL), 137);
     shim.shutdown().unwrap();
 }
 
@@ -128,10 +125,7 @@ fn sigstop_and_sigcont_stop_and_continue_the_program() {
         thread_states(pid)
     );
     assert!(!thread_states(pid).is_empty(), "the program ended");
-    shim.api.kill(&id, libc::SIGTERM as u32, CALL_BOUND).unwrap();
-    assert_eq!(shim.api.wait(&id, WAIT_BOUND).unwrap().exit_status, 143);
-    shim.delete(&id).unwrap();
-    assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
+    assert_eq!(shim.end_and_delete(&id, libc::SIGTERM), 143);
     shim.shutdown().unwrap();
 }
 
@@ -161,10 +155,7 @@ fn fault_signals_another_process_sends_are_dropped() {
             "{engine}: a sent fault signal ended the program: {}",
             std::fs::read_to_string(&stderr).unwrap_or_default()
         );
-        shim.api.kill(&id, libc::SIGTERM as u32, CALL_BOUND).unwrap();
-        assert_eq!(shim.api.wait(&id, WAIT_BOUND).unwrap().exit_status, 143, "{engine}");
-        shim.delete(&id).unwrap();
-        assert!(shim.leftovers().is_empty(), "left behind: {}", shim.leftovers().summary());
+        assert_eq!(shim.end_and_delete(&id, libc::SIGTERM), 143, "{engine}");
         shim.shutdown().unwrap();
 
         let mut shim = ShimServer::start(

@@ -196,6 +196,17 @@ impl ShimServer {
     /// Deletes the task and removes its bundle, which must be left unmounted (as
     /// containerd does). `STRESS_KEEP_BUNDLES=1` keeps them: builds older than the
     /// concurrency fixes depend on the first bundle, their working directory.
+    /// Ends task `id` with `signal`, waits for it, deletes it and checks that nothing is
+    /// left behind; returns its exit status.
+    pub fn end_and_delete(&self, id: &str, signal: i32) -> u32 {
+        self.api.kill(id, signal as u32, CALL_BOUND).unwrap_or_else(|e| panic!("signal {signal}: {e}"));
+        let status = self.api.wait(id, WAIT_BOUND).unwrap().exit_status;
+        self.delete(id).unwrap();
+        let left = self.leftovers();
+        assert!(left.is_empty(), "left behind: {}", left.summary());
+        status
+    }
+
     pub fn delete(&self, id: &str) -> Result<(), String> {
         let deleted = self.api.delete(id, CALL_BOUND).map(|_| ());
         let bundle = self.work().join("bundles").join(id);
