@@ -21,14 +21,15 @@ use std::io::Write;
 use pathrs::flags::OpenFlags;
 use pathrs::procfs::{ProcfsBase, ProcfsHandle};
 
-/// Where the kernel says whether AppArmor is on (what libcontainer reads too).
+/// Where the kernel says whether AppArmor is on (what `libcontainer::apparmor::is_enabled`
+/// reads), named in the error.
 const ENABLED: &str = "/sys/module/apparmor/parameters/enabled";
 
 /// A profile asked for on a host without AppArmor: one line. An empty one too, which
 /// libcontainer refuses there as well (runc takes it as none).
 pub fn check_host(profile: Option<&str>) -> Result<(), String> {
     let Some(profile) = profile else { return Ok(()) };
-    if std::fs::read_to_string(ENABLED).is_ok_and(|flag| flag.starts_with('Y')) {
+    if libcontainer::apparmor::is_enabled().unwrap_or(false) {
         return Ok(());
     }
     Err(format!(
