@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::cases::CASES;
-use support::{Node, corpus, corpus_text, engines, path_str, wasmtime_plugin};
+use support::{Node, Ran, corpus, corpus_text, engines, path_str, wasmtime_plugin};
 
 /// A node with one engine installed, run by `run`.
 struct Engine {
@@ -401,10 +401,10 @@ fn components_precompile_with_wasmtime() {
 }
 
 /// Starts `loop.wasm` and waits until it prints `started`.
-fn start_loop(e: &Engine) -> (std::process::Child, i32) {
-    let mut child = e
-        .node
-        .shim()
+/// `run` of the looping module: the command, its run marker, and its engine process.
+fn start_loop(e: &Engine) -> (std::process::Child, String, i32) {
+    let (mut cmd, marker) = e.node.marked_shim();
+    let mut child = cmd
         .args(["run", "--engine", e.name, path_str(&corpus("loop"))])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -415,7 +415,7 @@ fn start_loop(e: &Engine) -> (std::process::Child, i32) {
     assert_eq!(line, "started\n");
     let engine_pid = children_of(child.id() as i32);
     assert_eq!(engine_pid.len(), 1, "one engine process");
-    (child, engine_pid[0])
+    (child, marker, engine_pid[0])
 }
 
 fn children_of(pid: i32) -> Vec<i32> {
@@ -444,7 +444,7 @@ fn wait_gone(pid: i32) {
 fn a_long_running_module_stops_on_sigterm_and_sigint() {
     each_engine("sigterm", |e| {
         for (signal, status) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
-            let (child, engine) = start_loop(e);
+            let (child, _, engine) = start_loop(e);
             // SAFETY: plain kill(2) on our own child.
             unsafe { libc::kill(child.id() as i32, signal) };
             let out = child.wait_with_output().unwrap();
@@ -463,20 +463,19 @@ fn a_long_running_module_stops_on_sigterm_and_sigint() {
 #[test]
 fn sigkill_leaves_no_engine_process_behind() {
     each_engine("sigkill", |e| {
-        let (mut child, engine) = start_loop(e);
+        let (mut child, marker, engine) = start_loop(e);
         child.kill().unwrap();
-        child.wait().unwrap();
+        let ran = Ran::marked(child.wait_with_output().unwrap(), marker);
         wait_gone(engine);
+        assert_eq!(ran.processes_left(), Vec::new(), "{}: processes left after run was killed", e.name);
 
         // Killing the engine process itself is reported as such.
-        let (child, engine) = start_loop(e);
+        let (child, marker, engine) = start_loop(e);
         // SAFETY: plain kill(2) on our grandchild.
         unsafe { libc::kill(engine, libc::SIGKILL) };
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(137));
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ran = Ran::marked(child.wait_with_output().unwrap(), marker);
         let expected = format!("the {} engine process crashed: killed by signal SIGKILL (9)", e.name);
-        assert!(stderr.contains(&expected), "{stderr}");
+        ran.assert_error(137, &[&expected]);
     });
 }
 

@@ -285,6 +285,7 @@ fn wasm_layer_images_and_their_precompile_cache() {
         err.contains(broken) && err.contains(&exit42_digest) && err.contains("pull the image again"),
         "{err}"
     );
+    ctd.assert_nothing_left("broken");
     ctd.ctr(&["containers", "rm", "broken"]);
 
     // A running container from a wasm layer holds no descriptor of containerd's content

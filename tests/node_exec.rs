@@ -65,17 +65,19 @@ fn exec_into_a_native_container() {
     wait_for_processes(&ctd, "shell", 2);
     let refused = delete_exec(&ctd, "shell", "sleeper").unwrap_err();
     assert!(refused.contains("still running"), "{refused}");
+    assert_eq!(process_count(&ctd, "shell"), 2, "the refused delete left the exec process running");
     ctd.ctr(&["task", "kill", "--exec-id", "sleeper", "-s", "SIGKILL", "shell"]).assert_ok();
     let status = sleeper.wait().unwrap();
     assert_eq!(status.code(), Some(137), "ctr task exec reports the killed process's status");
-    let ps = ctd.ctr(&["task", "ps", "shell"]).stdout;
-    assert_eq!(ps.lines().skip(1).count(), 1, "the exec process is gone:\n{ps}");
+    assert_eq!(process_count(&ctd, "shell"), 1, "the exec process is gone");
 
     // A program that is not there: one line naming it; the container runs on.
     let ran = ctd.ctr(&["task", "exec", "--exec-id", "missing", "shell", "/no/such/program"]);
     assert_ne!(ran.code, Some(0));
     assert!(ran.stderr.contains("/no/such/program"), "{}", ran.stderr);
     ctd.wait_for_status("shell", "RUNNING");
+    // Its process ended with the failed execve and is gone (bounded wait).
+    wait_for_processes(&ctd, "shell", 1);
 
     // The container's seccomp profile holds in an exec process too (libcontainer's tenant
     // setup drops it; the shim loads it).
@@ -277,8 +279,7 @@ fn concurrent_execs_each_get_their_own_exit_and_output() {
             assert_eq!(ran.stdout, format!("exec-{n}\n"), "exec {n}");
         }
     });
-    let ps = ctd.ctr(&["task", "ps", "shell"]).stdout;
-    assert_eq!(ps.lines().skip(1).count(), 1, "only the container's process is left:\n{ps}");
+    assert_eq!(process_count(ctd, "shell"), 1, "only the container's process is left");
     stop(ctd, "shell");
 }
 
@@ -294,5 +295,6 @@ fn exec_into_a_wasm_container_is_refused_with_the_reason() {
     let tty = exec_with_terminal(&ctd, "wasm", "tty", None).unwrap_err();
     assert!(tty.contains("runs a WebAssembly module"), "{tty}");
     ctd.wait_for_status("wasm", "RUNNING");
+    assert_eq!(process_count(&ctd, "wasm"), 1, "a refused exec left a process");
     stop(&ctd, "wasm");
 }

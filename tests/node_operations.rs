@@ -25,11 +25,16 @@ fn pause_resume_and_update_wasm_and_native_containers() {
             not_paused.stderr
         );
         assert_eq!(not_paused.stderr.lines().count(), 1, "{id}: {}", not_paused.stderr);
+        // Refused requests change nothing: the task runs on, its cgroup is not frozen.
+        assert_eq!(ctd.status(id).as_deref(), Some("RUNNING"), "{id}");
+        assert!(matches!(read_trimmed(&freezer).as_str(), "THAWED" | "0"), "{id}: {}", freezer.display());
         ctd.ctr(&["task", "pause", id]).assert_ok();
         ctd.wait_for_status(id, "PAUSED");
         assert!(matches!(read_trimmed(&freezer).as_str(), "FROZEN" | "1"), "{id}: {}", freezer.display());
         let again = ctd.ctr(&["task", "pause", id]);
         assert!(again.stderr.contains("already paused"), "{id}: {}", again.stderr);
+        assert_eq!(ctd.status(id).as_deref(), Some("PAUSED"), "{id}");
+        assert!(matches!(read_trimmed(&freezer).as_str(), "FROZEN" | "1"), "{id}: {}", freezer.display());
 
         ctd.ctr(&["task", "resume", id]).assert_ok();
         ctd.wait_for_status(id, "RUNNING");
@@ -41,6 +46,8 @@ fn pause_resume_and_update_wasm_and_native_containers() {
         assert_eq!(read_trimmed(&memory), "50331648", "{id}");
         let refused = update(&ctd, id, serde_json::json!({"memory": {"limit": "lots"}})).unwrap_err();
         assert!(refused.contains("not a runtime-spec LinuxResources"), "{id}: {refused}");
+        assert_eq!(read_trimmed(&memory), "50331648", "{id}: the refused update changed the limit");
+        assert_eq!(ctd.status(id).as_deref(), Some("RUNNING"), "{id}");
 
         // Killed while paused: it still dies (thawed for it), nothing left.
         ctd.ctr(&["task", "pause", id]).assert_ok();

@@ -61,6 +61,9 @@ fn config_body_selects_the_engine_over_ttrpc() {
             || err.contains("engine \"nope\" is not installed"),
         "{err}"
     );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // Refused before anything was made: no process, cgroup or state of the container.
+    ctd.assert_nothing_left(id);
 
     let created = client
         .create(ctx(), &create_request(&dir, id, "engine = 'wasmtime'\n[settings]\nopt_level = 'none'\n"))

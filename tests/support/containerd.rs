@@ -205,14 +205,19 @@ impl Containerd {
     /// Waits (20 s at most) until `ctr task ls` shows task `id` in `status`.
     pub fn wait_for_status(&self, id: &str, status: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        while self.status(id).as_deref() != Some(status) {
             let ls = self.ctr(&["task", "ls"]).stdout;
-            if ls.lines().any(|l| l.split_whitespace().next() == Some(id) && l.contains(status)) {
-                return;
-            }
             assert!(Instant::now() < deadline, "{id} never reached {status}:\n{ls}\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The task's status as `ctr task ls` shows it (RUNNING, PAUSED, STOPPED…).
+    pub fn status(&self, id: &str) -> Option<String> {
+        let ls = self.ctr(&["task", "ls"]).stdout;
+        let row =
+            ls.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|f| f.first() == Some(&id))?;
+        row.last().map(|s| s.to_string())
     }
 
     /// Deletes the task and container; returns `ctr task rm`'s stderr (it names the exit

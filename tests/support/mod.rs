@@ -72,6 +72,11 @@ impl Ran {
         }
     }
 
+    /// The output of a command started with [`Node::marked_shim`].
+    pub fn marked(output: Output, marker: String) -> Self {
+        Self { marker: Some(marker), ..Self::from(output) }
+    }
+
     /// Processes the command started that are still there, after up to 5 s for ones being
     /// killed to go: their pids and command lines.
     pub fn processes_left(&self) -> Vec<(u32, String)> {
@@ -185,19 +190,25 @@ impl Node {
         format!("{}-{n}", std::process::id())
     }
 
-    pub fn run(&self, args: &[&str]) -> Ran {
+    /// [`Node::shim`] with a run marker of its own, for a test that spawns the command
+    /// itself; [`Ran::marked`] gives what it did and finds what it left.
+    pub fn marked_shim(&self) -> (Command, String) {
         let marker = Self::marker();
-        let output = self.shim().env(RUN_MARKER, &marker).args(args).output().unwrap();
-        Ran { marker: Some(marker), ..Ran::from(output) }
+        let mut cmd = self.shim();
+        cmd.env(RUN_MARKER, &marker);
+        (cmd, marker)
+    }
+
+    pub fn run(&self, args: &[&str]) -> Ran {
+        let (mut cmd, marker) = self.marked_shim();
+        Ran::marked(cmd.args(args).output().unwrap(), marker)
     }
 
     /// Runs with `input` on stdin.
     pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Ran {
         use std::io::Write;
-        let marker = Self::marker();
-        let mut child = self
-            .shim()
-            .env(RUN_MARKER, &marker)
+        let (mut cmd, marker) = self.marked_shim();
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -205,7 +216,7 @@ impl Node {
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(input).unwrap();
-        Ran { marker: Some(marker), ..Ran::from(child.wait_with_output().unwrap()) }
+        Ran::marked(child.wait_with_output().unwrap(), marker)
     }
 }
 

@@ -94,13 +94,18 @@ impl Events {
 pub fn wait_for_processes(ctd: &Containerd, id: &str, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let ps = ctd.ctr(&["task", "ps", id]).stdout;
-        if ps.lines().skip(1).count() == count {
+        if process_count(ctd, id) == count {
             return;
         }
+        let ps = ctd.ctr(&["task", "ps", id]).stdout;
         assert!(Instant::now() < deadline, "{id} never had {count} processes:\n{ps}\n{}", ctd.log());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// How many processes `ctr task ps` lists in the task's container.
+pub fn process_count(ctd: &Containerd, id: &str) -> usize {
+    ctd.ctr(&["task", "ps", id]).stdout.lines().skip(1).count()
 }
 
 /// Each (topic, fragment) is seen, each after the one before.
