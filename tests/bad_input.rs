@@ -277,3 +277,40 @@ fn a_plugin_that_crashes_while_running() {
     assert!(left.is_empty(), "left behind: {}", left.summary());
     shim.shutdown().unwrap();
 }
+
+/// Trust is checked on what a launcher loads, again whenever the plugin file changes
+/// while the shim serves: made writable by others in place, or replaced by a symbolic
+/// link, it is refused at the next Create with one line and nothing left; put right, it
+/// runs again.
+#[test]
+fn a_plugin_made_untrusted_while_the_shim_serves() {
+    use std::os::unix::fs::PermissionsExt;
+    let shim = ShimServer::start("bad-trust", Runtime::Wasm { engine: "wasmtime" }, Workload::WasmHello);
+    shim.run_task(1, Workload::WasmHello).unwrap();
+    let plugin = shim.work().join("engines/wasmtime.so");
+    let refused = |i: usize, fragment: &str| {
+        let err = shim.run_task(i, Workload::WasmHello).expect_err("an untrusted plugin must be refused");
+        assert!(err.contains(fragment), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let left = shim.leftovers();
+        assert!(left.is_empty(), "left behind: {}", left.summary());
+    };
+
+    // In place: the same file, now writable by others (a launcher already has it loaded).
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o666)).unwrap();
+    refused(2, "writable by group or others (mode 0666)");
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    shim.run_task(3, Workload::WasmHello).unwrap();
+
+    // Replaced by a link to a copy of itself.
+    let copy = shim.work().join("wasmtime-copy.so");
+    std::fs::copy(&plugin, &copy).unwrap();
+    let staged = shim.work().join("engines/.wasmtime.so.new");
+    std::os::unix::fs::symlink(&copy, &staged).unwrap();
+    std::fs::rename(&staged, &plugin).unwrap();
+    refused(4, "wasmtime.so is a symbolic link");
+    std::fs::remove_file(&plugin).unwrap();
+    std::fs::rename(&copy, &plugin).unwrap();
+    shim.run_task(5, Workload::WasmHello).unwrap();
+    shim.shutdown().unwrap();
+}
