@@ -3,7 +3,8 @@
 #   make build            the shim only (never an engine)
 #   make plugin-wasmtime  one engine plugin (release cdylib)
 #   make plugins          every engine plugin buildable here
-#   make test             plugins + fixtures, then every test (what CI runs)
+#   make test             plugins + fixtures, then every test (what CI runs), the
+#                         AppArmor one in a virtual machine if this kernel has none
 #   make e2e              only the end-to-end tests through a private containerd (ctr, CRI)
 #   make install          the package layout under $(PREFIX) (default /usr/local)
 #   make packages         Debian packages (cargo-deb) into $(PACKAGE_DIR)
@@ -80,8 +81,10 @@ header:
 deps-demo deps-test deps-packages: deps-%:
 	@bash packaging/build-deps.sh $*
 
+# The AppArmor test once more in a virtual machine where this kernel has no AppArmor.
 test: deps-test plugins fixtures
 	$(CARGO) test
+	bash tests/vm/apparmor.sh
 
 # Only the end-to-end tests against a private containerd (ctr, and its CRI plugin).
 e2e: deps-test plugins fixtures

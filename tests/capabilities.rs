@@ -146,7 +146,8 @@ fn the_specs_seccomp_profile_filters_the_wasm_process() {
 /// libcontainer asks the kernel for the profile at the next `execve`, which a wasm program
 /// never makes; the shim changes to it at once. The test's own profile allows everything
 /// but reading /secret, so root is refused it, and both programs report the same label.
-/// SKIPPED where the kernel has no AppArmor or `apparmor_parser` is missing.
+/// SKIPPED where the kernel has no AppArmor or `apparmor_parser` is missing; `make test`
+/// then runs it in a virtual machine with AppArmor (`tests/vm/apparmor.sh`).
 #[test]
 fn the_specs_apparmor_profile_confines_the_wasm_process() {
     const NAME: &str = "capabilities::the_specs_apparmor_profile_confines_the_wasm_process";
@@ -154,7 +155,8 @@ fn the_specs_apparmor_profile_confines_the_wasm_process() {
         .is_ok_and(|flag| flag.starts_with('Y'));
     if !enabled {
         support::skipped(&format!(
-            "{NAME}: this kernel has no AppArmor enabled (/sys/module/apparmor/parameters/enabled)"
+            "{NAME}: this kernel has no AppArmor enabled (/sys/module/apparmor/parameters/enabled); \
+             `make test` runs it in a virtual machine (tests/vm/apparmor.sh)"
         ));
         return;
     }
