@@ -84,7 +84,7 @@ deps-demo deps-test deps-packages: deps-%:
 # The AppArmor test once more in a virtual machine where this kernel has no AppArmor.
 test: deps-test plugins fixtures
 	$(CARGO) test
-	bash tests/vm/apparmor.sh
+	CARGO=$(CARGO) bash tests/vm/apparmor.sh
 
 # Only the end-to-end tests against a private containerd (ctr, and its CRI plugin).
 e2e: deps-test plugins fixtures

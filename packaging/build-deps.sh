@@ -15,11 +15,13 @@ demo=(gcc make pkg-config libseccomp-dev protobuf-compiler containerd runc)
 # g++ for the C fixture plugins and header checks; cmake and libclang for the WAMR plugin;
 # clang, lld, wasi-libc and the wasm32 builtins for the wasm corpus written in C;
 # busybox for the native containers of the end-to-end tests; iproute2 (`ip netns`) for
-# the network namespaces of the wasi:http tests; QEMU, Debian's kernel and apparmor_parser
-# for the AppArmor test in a virtual machine where the host's kernel has no AppArmor
-# (tests/vm/apparmor.sh).
-test=("${demo[@]}" g++ cmake libclang-dev clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 busybox-static iproute2
-    qemu-system-x86 linux-image-amd64 apparmor)
+# the network namespaces of the wasi:http tests; on x86-64, QEMU, Debian's kernel and
+# apparmor_parser for the AppArmor test in a virtual machine where the host's kernel has
+# no AppArmor (tests/vm/apparmor.sh).
+test=("${demo[@]}" g++ cmake libclang-dev clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 busybox-static iproute2)
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
+    test+=(qemu-system-x86 linux-image-amd64 apparmor)
+fi
 packages=("${test[@]}" lintian dpkg-dev rpm)
 
 case "${1:-}" in

@@ -278,10 +278,12 @@ fn a_plugin_that_crashes_while_running() {
     shim.shutdown().unwrap();
 }
 
-/// Trust is checked on what a launcher loads, again whenever the plugin file changes
-/// while the shim serves: made writable by others in place, or replaced by a symbolic
-/// link, it is refused at the next Create with one line and nothing left; put right, it
-/// runs again.
+/// A plugin file that stops being trusted while the shim serves, with a launcher that
+/// already loaded it, is refused at the next Create (every Create checks the file) with
+/// one line and nothing left; put right, it runs again. Made writable by others in place;
+/// replaced by a symbolic link to the very file the launcher loaded (the same inode: a
+/// check that followed links would let the old launcher be used again); replaced by a
+/// link to a copy.
 #[test]
 fn a_plugin_made_untrusted_while_the_shim_serves() {
     use std::os::unix::fs::PermissionsExt;
@@ -302,15 +304,24 @@ fn a_plugin_made_untrusted_while_the_shim_serves() {
     std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
     shim.run_task(3, Workload::WasmHello).unwrap();
 
+    // Moved out of the engine directory, a link to it in its place.
+    let moved = shim.work().join("wasmtime-moved.so");
+    std::fs::rename(&plugin, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &plugin).unwrap();
+    refused(4, "wasmtime.so is a symbolic link");
+    std::fs::remove_file(&plugin).unwrap();
+    std::fs::rename(&moved, &plugin).unwrap();
+    shim.run_task(5, Workload::WasmHello).unwrap();
+
     // Replaced by a link to a copy of itself.
     let copy = shim.work().join("wasmtime-copy.so");
     std::fs::copy(&plugin, &copy).unwrap();
     let staged = shim.work().join("engines/.wasmtime.so.new");
     std::os::unix::fs::symlink(&copy, &staged).unwrap();
     std::fs::rename(&staged, &plugin).unwrap();
-    refused(4, "wasmtime.so is a symbolic link");
+    refused(6, "wasmtime.so is a symbolic link");
     std::fs::remove_file(&plugin).unwrap();
     std::fs::rename(&copy, &plugin).unwrap();
-    shim.run_task(5, Workload::WasmHello).unwrap();
+    shim.run_task(7, Workload::WasmHello).unwrap();
     shim.shutdown().unwrap();
 }

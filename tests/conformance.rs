@@ -400,8 +400,8 @@ fn components_precompile_with_wasmtime() {
     run(&node, &[path_str(&component)]).assert_ok();
 }
 
-/// Starts `loop.wasm` and waits until it prints `started`.
-/// `run` of the looping module: the command, its run marker, and its engine process.
+/// Starts `loop.wasm` with `run` and waits until it prints `started`: the command, its
+/// run marker, and its engine process.
 fn start_loop(e: &Engine) -> (std::process::Child, String, i32) {
     let (mut cmd, marker) = e.node.marked_shim();
     let mut child = cmd
@@ -465,8 +465,9 @@ fn sigkill_leaves_no_engine_process_behind() {
     each_engine("sigkill", |e| {
         let (mut child, marker, engine) = start_loop(e);
         child.kill().unwrap();
-        let ran = Ran::marked(child.wait_with_output().unwrap(), marker);
+        // First: an engine process left would hold the output pipes open.
         wait_gone(engine);
+        let ran = Ran::marked(child.wait_with_output().unwrap(), marker);
         assert_eq!(ran.processes_left(), Vec::new(), "{}: processes left after run was killed", e.name);
 
         // Killing the engine process itself is reported as such.

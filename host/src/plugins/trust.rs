@@ -101,9 +101,15 @@ pub fn check_dir(dir: &Path) -> Result<(), TrustError> {
     check_owner_and_mode(dir, &meta)
 }
 
-/// Checks a plugin file.
+/// Checks a plugin file, not following a symbolic link: loading refuses one
+/// ([`open_trusted`]), and a launcher that already loaded the file it leads to would
+/// otherwise be used again.
 pub fn check_file(file: &Path) -> Result<(), TrustError> {
-    let meta = inspect(file)?;
+    let meta = fs::symlink_metadata(file)
+        .map_err(|source| TrustError::Inspect { path: file.display().to_string(), source })?;
+    if meta.file_type().is_symlink() {
+        return Err(TrustError::Symlink { path: file.display().to_string() });
+    }
     if !meta.is_file() {
         return Err(TrustError::NotAFile { path: file.display().to_string() });
     }
