@@ -37,7 +37,7 @@ fn signals_runc_accepts_and_one_it_does_not() {
     });
     shim.api.start(&id, CALL_BOUND).unwrap();
     sender.join().unwrap();
-    assert!(started(&shim, &id, pid), "the program must run on");
+    assert!(shim.started(&id, pid), "the program must run on");
     // PID 1 without a handler for them: delivered, and the program goes on.
     for signal in [libc::SIGUSR1, libc::SIGRTMIN(), 40, 64] {
         shim.api.kill(&id, signal as u32, CALL_BOUND).unwrap_or_else(|e| panic!("signal {signal}: {e}"));
@@ -56,31 +56,6 @@ fn signals_runc_accepts_and_one_it_does_not() {
     }
     assert_eq!(shim.end_and_delete(&id, libc::SIGKILL), 137);
     shim.shutdown().unwrap();
-}
-
-/// Whether the loop program of task `id` (init process `pid`) printed "started" and is
-/// still there, waiting up to 30 s.
-fn started(shim: &ShimServer, id: &str, pid: i32) -> bool {
-    let stdout = shim.work().join("bundles").join(id).join("stdout");
-    let printed = || std::fs::read_to_string(&stdout).unwrap_or_default() == "started\n";
-    // SAFETY: kill(2) with signal 0 only checks that the process is there.
-    let alive = || unsafe { libc::kill(pid, 0) } == 0;
-    let until = Instant::now() + Duration::from_secs(30);
-    while !printed() && alive() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    printed() && alive()
-}
-
-/// A shim serving one running loop program on `engine`: the shim, the task id and the pid.
-fn running_loop(label: &str, engine: &'static str) -> (ShimServer, String, i32) {
-    let shim = ShimServer::start(label, Runtime::Wasm { engine }, Workload::WasmLoop);
-    let id = shim.task_id(1);
-    shim.create(&id, Workload::WasmLoop).unwrap();
-    shim.api.start(&id, CALL_BOUND).unwrap();
-    let pid = shim.api.state(&id, CALL_BOUND).unwrap().pid as i32;
-    assert!(started(&shim, &id, pid), "{engine}: the loop program did not start");
-    (shim, id, pid)
 }
 
 /// The scheduler state of every thread of `pid` (`R`, `S`, `T`…).
@@ -111,7 +86,7 @@ fn within_10_s(condition: impl Fn() -> bool) -> bool {
 /// again, and SIGTERM still ends the program with 143.
 #[test]
 fn sigstop_and_sigcont_stop_and_continue_the_program() {
-    let (shim, id, pid) = running_loop("sig-stop", "wasmtime");
+    let (shim, id, pid) = ShimServer::running_loop("sig-stop", "wasmtime");
     shim.api.kill(&id, libc::SIGSTOP as u32, CALL_BOUND).unwrap();
     let stopped = || {
         let states = thread_states(pid);
@@ -146,7 +121,7 @@ fn fault_signals_another_process_sends_are_dropped() {
             .try_for_each(|signal| shim.api.kill(id, signal as u32, CALL_BOUND).map(drop))
     };
     for (engine, _) in support::engines() {
-        let (shim, id, pid) = running_loop(&format!("sig-fault-{engine}"), engine);
+        let (shim, id, pid) = ShimServer::running_loop(&format!("sig-fault-{engine}"), engine);
         send_faults(&shim, &id).unwrap_or_else(|e| panic!("{engine}: {e}"));
         std::thread::sleep(Duration::from_millis(300));
         let stderr = shim.work().join("bundles").join(&id).join("stderr");
@@ -169,7 +144,7 @@ fn fault_signals_another_process_sends_are_dropped() {
         shim.create(&id, Workload::WasmArgs).unwrap();
         shim.api.start(&id, CALL_BOUND).unwrap();
         let pid = shim.api.state(&id, CALL_BOUND).unwrap().pid as i32;
-        assert!(started(&shim, &id, pid), "{engine}: the sleeping program did not start");
+        assert!(shim.started(&id, pid), "{engine}: the sleeping program did not start");
         let _ = send_faults(&shim, &id);
         let status = shim.api.wait(&id, WAIT_BOUND).unwrap().exit_status;
         let stderr =

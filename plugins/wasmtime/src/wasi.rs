@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::os::fd::BorrowedFd;
+use std::sync::OnceLock;
 
 use shim_wasm_abi::plugin::{PluginError, RunRequest};
 use wasmtime::component::{Component, ResourceTable};
@@ -32,12 +33,33 @@ impl WasiView for ComponentState {
     }
 }
 
+/// The tokio runtime wasmtime-wasi's synchronous calls (preview 1, and components'
+/// `wasi:cli/run` without async) do their I/O on, entered for the program's run.
+/// Without one entered, wasmtime-wasi makes a global runtime with a worker thread per CPU:
+/// in every container, 64 threads on a 64-core node. One worker serves one program's I/O
+/// (as the Wasmer plugin's). Kept for the process's life, as wasmtime-wasi keeps its own:
+/// dropping it would wait for a blocking read the program left behind.
+fn io_runtime() -> Result<&'static tokio::runtime::Runtime, PluginError> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| PluginError::internal(format!("cannot start the runtime for WASI's I/O: {e}")))?;
+    Ok(RUNTIME.get_or_init(|| runtime))
+}
+
 pub fn run_module(
     engine: &wasmtime::Engine,
     settings: &Settings,
     module: &Module,
     request: &RunRequest<'_>,
 ) -> Result<i32, PluginError> {
+    let _io = io_runtime()?.enter();
     let state = ModuleState { wasi: wasi_builder(request)?.build_p1(), limits: limits(settings) };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
@@ -92,6 +114,7 @@ pub fn run_component(
     if exports_p3_run(engine, component) {
         return run_p3_command(store, component);
     }
+    let _io = io_runtime()?.enter();
     let mut linker = wasmtime::component::Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .map_err(|e| PluginError::internal(format!("{e:#}")))?;

@@ -193,9 +193,32 @@ impl ShimServer {
         Ok(bundle)
     }
 
-    /// Deletes the task and removes its bundle, which must be left unmounted (as
-    /// containerd does). `STRESS_KEEP_BUNDLES=1` keeps them: builds older than the
-    /// concurrency fixes depend on the first bundle, their working directory.
+    /// A shim serving one running `loop.wasm` on `engine`: the shim, the task id and the
+    /// pid, once the program has printed `started`.
+    pub fn running_loop(label: &str, engine: &'static str) -> (Self, String, i32) {
+        let shim = Self::start(label, Runtime::Wasm { engine }, Workload::WasmLoop);
+        let id = shim.task_id(1);
+        shim.create(&id, Workload::WasmLoop).unwrap();
+        shim.api.start(&id, CALL_BOUND).unwrap();
+        let pid = shim.api.state(&id, CALL_BOUND).unwrap().pid as i32;
+        assert!(shim.started(&id, pid), "{engine}: the loop program did not start");
+        (shim, id, pid)
+    }
+
+    /// Whether the program of task `id` (init process `pid`) printed "started" and is
+    /// still there, waiting up to 30 s.
+    pub fn started(&self, id: &str, pid: i32) -> bool {
+        let stdout = self.work().join("bundles").join(id).join("stdout");
+        let printed = || fs::read_to_string(&stdout).unwrap_or_default() == "started\n";
+        // SAFETY: kill(2) with signal 0 only checks that the process is there.
+        let alive = || unsafe { libc::kill(pid, 0) } == 0;
+        let until = Instant::now() + Duration::from_secs(30);
+        while !printed() && alive() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        printed() && alive()
+    }
+
     /// Ends task `id` with `signal`, waits for it, deletes it and checks that nothing is
     /// left behind; returns its exit status.
     pub fn end_and_delete(&self, id: &str, signal: i32) -> u32 {
@@ -207,6 +230,9 @@ impl ShimServer {
         status
     }
 
+    /// Deletes the task and removes its bundle, which must be left unmounted (as
+    /// containerd does). `STRESS_KEEP_BUNDLES=1` keeps them: builds older than the
+    /// concurrency fixes depend on the first bundle, their working directory.
     pub fn delete(&self, id: &str) -> Result<(), String> {
         let deleted = self.api.delete(id, CALL_BOUND).map(|_| ());
         let bundle = self.work().join("bundles").join(id);
