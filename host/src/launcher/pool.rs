@@ -53,7 +53,8 @@ struct Identity {
 
 impl Identity {
     fn of(path: &Path) -> Option<Self> {
-        let meta = std::fs::metadata(path).ok()?;
+        // A link is its own file: never the identity of the file a launcher loaded.
+        let meta = std::fs::symlink_metadata(path).ok()?;
         Some(Self {
             device: meta.st_dev(),
             inode: meta.st_ino(),

@@ -3,6 +3,7 @@
 //! plugin.
 
 use std::collections::BTreeSet;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use shimcfg::{EngineName, ShimConfig};
@@ -84,7 +85,8 @@ pub fn find(config: &ShimConfig, engine: &EngineName) -> Result<PathBuf, Discove
     let file_name = engine.plugin_file_name();
     for dir in &config.engine_dirs {
         let file = dir.join(&file_name);
-        if !file.exists() {
+        // Not following a link: a link there is refused below, not passed over.
+        if fs::symlink_metadata(&file).is_err() {
             continue;
         }
         let refused = |reason: String| DiscoveryError::Refused {

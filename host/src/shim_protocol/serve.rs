@@ -37,8 +37,11 @@ pub fn serve(flags: &Flags, argv0: String) -> Outcome {
     // glibc gives each thread that allocates an arena of its own, up to 8 per CPU, and
     // keeps them: the request threads' memory would grow with the node's CPUs. Two are
     // enough for threads that mostly wait. Set once, here, while the process has one thread.
+    #[cfg(target_env = "gnu")]
     // SAFETY: mallopt with constant arguments.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2)
+    };
     // SAFETY: prctl with constant arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } != 0 {
         return Err(Failure::new(

@@ -101,15 +101,27 @@ impl Engine for Wasmtime {
     }
 }
 
-/// Runs a compile on a thread pool of its own, whose threads end when it returns.
+/// Runs a compile on a thread pool of its own, whose threads have ended when it returns
+/// (so that the memory they cached is given back with the rest before the program runs).
 /// wasmtime compiles functions in parallel on rayon's global pool otherwise, and its
 /// threads (one per CPU) would stay idle in the container for the program's whole life:
 /// 64 on a 64-core node.
 fn compile_on_own_pool<T: Send>(compile: impl FnOnce() -> T + Send) -> Result<T, PluginError> {
+    let mut threads = Vec::new();
     let pool = rayon::ThreadPoolBuilder::new()
+        .spawn_handler(|thread| {
+            threads.push(std::thread::Builder::new().spawn(move || thread.run())?);
+            Ok(())
+        })
         .build()
         .map_err(|e| PluginError::internal(format!("cannot start threads to compile on: {e}")))?;
-    Ok(pool.install(compile))
+    let compiled = pool.install(compile);
+    // Dropping the pool tells its threads to end; nothing is left for them to do.
+    drop(pool);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    Ok(compiled)
 }
 
 impl Wasmtime {

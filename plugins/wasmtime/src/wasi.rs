@@ -40,17 +40,16 @@ impl WasiView for ComponentState {
 /// (as the Wasmer plugin's). Kept for the process's life, as wasmtime-wasi keeps its own:
 /// dropping it would wait for a blocking read the program left behind.
 fn io_runtime() -> Result<&'static tokio::runtime::Runtime, PluginError> {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    if let Some(runtime) = RUNTIME.get() {
-        return Ok(runtime);
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| PluginError::internal(format!("cannot start the runtime for WASI's I/O: {e}")))?;
-    Ok(RUNTIME.get_or_init(|| runtime))
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| format!("cannot start the runtime for WASI's I/O: {e}"))
+    });
+    runtime.as_ref().map_err(|e| PluginError::internal(e.clone()))
 }
 
 pub fn run_module(
