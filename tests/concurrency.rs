@@ -450,16 +450,23 @@ fn output_reaches_a_fifo_whose_reader_opens_late() {
     // SAFETY: mkfifo on a path this test owns.
     assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
     // The reader comes 500 ms after the Create was sent, as a late goroutine would.
+    let (opening_tx, opening) = std::sync::mpsc::channel();
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(500));
+            opening_tx.send(std::time::Instant::now()).unwrap();
             fs::read_to_string(&fifo).unwrap()
         })
     };
     let mut request = create_request(&id, &bundle, &shared_rootfs(shim.work(), Workload::WasmHello));
     request.stdout = fifo.display().to_string();
     shim.api.create(&request, CALL_BOUND).unwrap();
+    // Create waited for the reader: whatever the timing, the program cannot have run yet.
+    let created = std::time::Instant::now();
+    let began_opening =
+        opening.try_recv().expect("Create answered before containerd's reader opened the FIFO");
+    assert!(began_opening < created);
     shim.api.start(&id, CALL_BOUND).unwrap();
     assert_eq!(shim.api.wait(&id, WAIT_BOUND).unwrap().exit_status, 0);
     shim.delete(&id).unwrap();

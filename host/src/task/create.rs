@@ -63,7 +63,8 @@ fn create_reserved(
         })?;
     let cgroups_path = spec["linux"]["cgroupsPath"].as_str().map(String::from);
     let (console, stdio) = stdio::for_process(req.terminal, &req.stdin, &req.stdout, &req.stderr)?;
-    let bound = super::bound(deadline, CREATE_BOUND);
+    // What is left of the deadline after waiting for containerd's FIFO readers.
+    let bound = super::bound(deadline.map(|d| d.saturating_sub(began.elapsed())), CREATE_BOUND);
     let chosen = engine::choose(req, &bundle, &service.argv0);
     // Without the option: a systemd cgroupsPath is slice:prefix:name, a cgroupfs one a path.
     let systemd_cgroup =

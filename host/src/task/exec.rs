@@ -150,6 +150,7 @@ fn run_in_worker(
     exec: &ExecRecord,
     deadline: Option<Duration>,
 ) -> Result<(u32, Option<Terminal>), TaskError> {
+    let began = Instant::now();
     let (console, stdio) = stdio::for_process(exec.terminal, &exec.stdin, &exec.stdout, &exec.stderr)?;
     let request = Request::Exec {
         state_root: service.state_root.clone(),
@@ -157,7 +158,8 @@ fn run_in_worker(
         process: exec.process.clone(),
         console_socket: console.as_ref().map(|c| c.path.clone()),
     };
-    let bound = super::bound(deadline, EXEC_BOUND);
+    // What is left of the deadline after waiting for containerd's FIFO readers.
+    let bound = super::bound(deadline.map(|d| d.saturating_sub(began.elapsed())), EXEC_BOUND);
     let pid = match service.launchers.call(None, request, &stdio, bound) {
         Ok(Ok(made)) => made.pid,
         Ok(Err(line)) => return Err(TaskError::FailedPrecondition(line)),

@@ -1,5 +1,6 @@
 //! The container's stdio: containerd's FIFOs, `file://` URIs, or nothing; FIFOs are
-//! opened so that opening never blocks on a missing peer. With a terminal, the process's
+//! opened so that opening never blocks on a missing peer (an output FIFO waits, 2 s at
+//! most, for containerd's reader: [`open_output`]). With a terminal, the process's
 //! stdio is the terminal and the FIFOs are the server's ([`for_process`], [`serve`]).
 
 use std::fs::{File, OpenOptions};
@@ -106,8 +107,15 @@ fn wait_for_reader(path: &str, until: Instant) -> Option<File> {
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) && Instant::now() < until => {
                 std::thread::sleep(Duration::from_millis(2));
             }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                tracing::warn!(
+                    path,
+                    "no reader opened the output FIFO in {READER_BOUND:?}: output may be lost"
+                );
+                return None;
+            }
             Err(e) => {
-                tracing::debug!(path, "no reader of the output FIFO: {e}");
+                tracing::debug!(path, "cannot probe the output FIFO for a reader: {e}");
                 return None;
             }
         }
