@@ -7,13 +7,7 @@ use support::stress::shim::ShimServer;
 
 /// The names of the threads of `pid`.
 fn thread_names(pid: i32) -> Vec<String> {
-    let tasks =
-        std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect()).unwrap_or(Vec::new());
-    tasks
-        .iter()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
-        .map(|name| name.trim_end().to_string())
-        .collect()
+    support::stress::leaks::per_thread(pid, "comm").iter().map(|name| name.trim_end().to_string()).collect()
 }
 
 /// Once a `wasi:cli` program runs, a wasm container has at most two threads, whatever the

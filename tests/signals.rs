@@ -60,11 +60,8 @@ fn signals_runc_accepts_and_one_it_does_not() {
 
 /// The scheduler state of every thread of `pid` (`R`, `S`, `T`…).
 fn thread_states(pid: i32) -> Vec<char> {
-    let tasks =
-        std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect()).unwrap_or(Vec::new());
-    tasks
+    support::stress::leaks::per_thread(pid, "stat")
         .iter()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
         .filter_map(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()))
         .collect()
 }

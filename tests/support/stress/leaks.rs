@@ -160,6 +160,13 @@ pub fn sample(pid: i32, tasks_done: usize) -> ServerSample {
     ServerSample { tasks_done, fds, rss_kib: status_kib(pid, "VmRSS:").unwrap_or(0) }
 }
 
+/// `file` of each thread of `pid` (`/proc/<pid>/task/*/<file>`); none once it is gone.
+pub fn per_thread(pid: i32, file: &str) -> Vec<String> {
+    let tasks =
+        fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect()).unwrap_or(Vec::new());
+    tasks.iter().filter_map(|task| fs::read_to_string(task.path().join(file)).ok()).collect()
+}
+
 /// A `kB` field of `/proc/<pid>/status`.
 pub fn status_kib(pid: i32, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
