@@ -1,31 +1,10 @@
 /* errno_parity.wasm DIR: the errors WASI defines where engines have differed (each case
  * from the WASI test suite's failures on one engine). DIR is a preopened, writable
  * directory. Prints "ok", or the case that failed and the errno it got. */
-#include <stdio.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <wasi/api.h>
 #include <errno.h>
+#include <sys/socket.h>
 
-static int failed;
-
-static void expect(const char *what, int got, int want, int or_want) {
-    if (got != want && got != or_want) {
-        printf("%s: errno %d, want %d or %d\n", what, got, want, or_want);
-        failed = 1;
-    }
-}
-
-static __wasi_fd_t preopen_named(const char *wanted) {
-    for (__wasi_fd_t fd = 3;; fd++) {
-        __wasi_prestat_t prestat;
-        if (__wasi_fd_prestat_get(fd, &prestat)) return (__wasi_fd_t)-1;
-        char name[256];
-        size_t len = prestat.u.dir.pr_name_len;
-        if (len >= sizeof name || __wasi_fd_prestat_dir_name(fd, (uint8_t *)name, len)) continue;
-        if (len == strlen(wanted) && !memcmp(name, wanted, len)) return fd;
-    }
-}
+#include "expect.h"
 
 int main(int argc, char **argv) {
     if (argc < 2) return 2;

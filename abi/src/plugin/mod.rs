@@ -39,6 +39,8 @@ pub mod export;
 mod log;
 mod memory;
 pub mod proposals;
+#[cfg(feature = "wasi-preview1")]
+pub mod wasi_preview1;
 
 use std::os::fd::BorrowedFd;
 

@@ -11,6 +11,7 @@
 //! Not supported (and not declared): components, text format, precompilation.
 
 mod runtime;
+mod wasi;
 
 use serde::Deserialize;
 use shim_wasm_abi::Capabilities;

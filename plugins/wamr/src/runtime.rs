@@ -1,14 +1,14 @@
-//! The WAMR embedding calls: load, WASI arguments, instantiate, call, exit code,
-//! teardown. WAMR keeps pointers to the module buffer and to the WASI argument arrays
-//! until the module is unloaded, so both live in [`Loaded`] until then.
+//! The WAMR embedding calls: load, instantiate, call with the WASI state, exit status,
+//! teardown. WAMR keeps a pointer to the module buffer until the module is unloaded, so
+//! it lives in [`Loaded`] until then.
 
 use std::ffi::{CStr, CString, c_char};
-use std::os::fd::AsRawFd;
-use std::ptr;
 use std::sync::OnceLock;
 
 use shim_wasm_abi::plugin::{PluginError, RunRequest};
 use wamrx_sys as sys;
+
+use crate::wasi;
 
 static INIT: OnceLock<bool> = OnceLock::new();
 
@@ -20,18 +20,16 @@ pub fn init() -> Result<(), PluginError> {
         // which is the program's; the plugin reports what matters as its error instead.
         // SAFETY: sets a process-global level, no other preconditions.
         unsafe { sys::wasm_runtime_set_log_level(sys::WASM_LOG_LEVEL_ERROR) };
-        Ok(())
+        wasi::register()
     } else {
         Err(PluginError::internal("cannot initialise the WAMR runtime"))
     }
 }
 
-/// A loaded module with everything WAMR points into.
+/// A loaded module with the buffer WAMR points into.
 struct Loaded {
     module: sys::wasm_module_t,
     _buffer: Vec<u8>,
-    _strings: Vec<CString>,
-    _pointers: Vec<Vec<*const c_char>>,
 }
 
 impl Drop for Loaded {
@@ -61,8 +59,9 @@ pub fn run(
     stack_size: u32,
     max_pages: Option<u32>,
 ) -> Result<i32, PluginError> {
-    let loaded = load(bytes, request)?;
+    let loaded = load(bytes)?;
     refuse_unknown_imports(loaded.module)?;
+    let mut state = wasi::State::new(request)?;
     let mut error = [0 as c_char; 256];
     let mut args: sys::InstantiationArgs = unsafe { std::mem::zeroed() };
     args.default_stack_size = stack_size;
@@ -83,7 +82,7 @@ pub fn run(
     let function = unsafe {
         match request.entry {
             Some(name) => sys::wasm_runtime_lookup_function(instance.0, cstring(name, "entry")?.as_ptr()),
-            None => sys::wasm_runtime_lookup_wasi_start_function(instance.0),
+            None => sys::wasm_runtime_lookup_function(instance.0, c"_start".as_ptr()),
         }
     };
     if function.is_null() {
@@ -114,21 +113,25 @@ pub fn run(
     }
     // Room for one i32 result (an entry function may return its exit status).
     let mut results = [0u32; 2];
+    // SAFETY: the WASI functions reach the state through the environment's user data; it
+    // outlives the call, and nothing else uses it meanwhile.
+    unsafe { sys::wasm_runtime_set_user_data(exec_env, (&raw mut state).cast()) };
     // SAFETY: function and exec env from this instance; no arguments, results fit.
     let ok = unsafe { sys::wasm_runtime_call_wasm(exec_env, function, 0, results.as_mut_ptr()) };
+    // SAFETY: the call is over; the state is no longer reachable from WAMR.
+    unsafe { sys::wasm_runtime_set_user_data(exec_env, std::ptr::null_mut()) };
+    if let Some(status) = state.exit {
+        return Ok(status);
+    }
     // SAFETY: reads the instance's exception string, if any.
     let exception = unsafe { sys::wasm_runtime_get_exception(instance.0) };
     if !ok && !exception.is_null() {
         // SAFETY: WAMR returns a NUL-terminated string owned by the instance.
         let message = unsafe { CStr::from_ptr(exception) }.to_string_lossy().into_owned();
-        if !message.contains("wasi proc exit") {
-            return Err(PluginError::trap(message.trim_start_matches("Exception: ").to_string()));
-        }
+        return Err(PluginError::trap(message.trim_start_matches("Exception: ").to_string()));
     }
-    // SAFETY: plain query on the live instance.
-    let code = unsafe { sys::wasm_runtime_get_wasi_exit_code(instance.0) } as i32;
     let returned = request.entry.is_some() && ok && returns_i32(function, instance.0);
-    Ok(if returned { results[0] as i32 } else { code })
+    Ok(if returned { results[0] as i32 } else { 0 })
 }
 
 /// WAMR instantiates a module whose function imports it lacks and traps only when one is
@@ -155,7 +158,7 @@ fn returns_i32(function: sys::wasm_function_inst_t, instance: sys::wasm_module_i
     unsafe { sys::wasm_func_get_result_count(function, instance) == 1 }
 }
 
-fn load(bytes: &[u8], request: &RunRequest<'_>) -> Result<Loaded, PluginError> {
+fn load(bytes: &[u8]) -> Result<Loaded, PluginError> {
     // WAMR wants a writable buffer that lives until unload.
     let mut buffer = bytes.to_vec();
     let mut error = [0 as c_char; 256];
@@ -171,41 +174,7 @@ fn load(bytes: &[u8], request: &RunRequest<'_>) -> Result<Loaded, PluginError> {
     if module.is_null() {
         return Err(PluginError::invalid_module(format!("WAMR cannot load the module: {}", c_text(&error))));
     }
-    let mut strings = Vec::new();
-    let mut list = |items: Vec<String>, what: &str| -> Result<Vec<*const c_char>, PluginError> {
-        let mut pointers = Vec::new();
-        for item in items {
-            let c = cstring(&item, what)?;
-            pointers.push(c.as_ptr());
-            strings.push(c);
-        }
-        Ok(pointers)
-    };
-    let dirs = list(
-        request.preopens.iter().map(|p| format!("{}::{}", p.guest_path, p.host_path)).collect(),
-        "preopen",
-    )?;
-    let env = list(request.env.iter().map(|(k, v)| format!("{k}={v}")).collect(), "environment")?;
-    let argv = list(request.args.iter().map(|a| a.to_string()).collect(), "argument")?;
-    // SAFETY: every array and string stays alive in `Loaded` until unload; WAMR does not
-    // take ownership of the stdio descriptors.
-    unsafe {
-        sys::wasm_runtime_set_wasi_args_ex(
-            module,
-            ptr::null_mut(),
-            0,
-            dirs.as_ptr().cast_mut(),
-            dirs.len() as u32,
-            env.as_ptr().cast_mut(),
-            env.len() as u32,
-            argv.as_ptr().cast_mut().cast(),
-            argv.len() as i32,
-            i64::from(request.stdin.as_raw_fd()),
-            i64::from(request.stdout.as_raw_fd()),
-            i64::from(request.stderr.as_raw_fd()),
-        )
-    };
-    Ok(Loaded { module, _buffer: buffer, _strings: strings, _pointers: vec![dirs, env, argv] })
+    Ok(Loaded { module, _buffer: buffer })
 }
 
 fn c_text(buffer: &[c_char]) -> String {

@@ -1,6 +1,7 @@
 //! The Wasmer engine plugin: WASI preview 1 modules on Wasmer with the singlepass
-//! compiler and WASI from `wasmer-wasix`, precompilation into Wasmer artifacts, and a
-//! memory cap.
+//! compiler, precompilation into Wasmer artifacts, and a memory cap. WASI preview 1 comes
+//! from the implementation the plugins share (`preview1.rs`); programs that import WASIX
+//! or spawn threads (`wasm32-wasip1-threads`) get `wasmer-wasix` (`wasi.rs`).
 //!
 //! Settings (TOML):
 //!
@@ -11,6 +12,7 @@
 //! Not supported (and not declared): components.
 
 mod limits;
+mod preview1;
 mod stdio;
 mod wasi;
 mod wasix_compat;

@@ -1,5 +1,6 @@
-//! Running a WASI preview 1 module with `wasmer-wasix`: the request's args, env,
-//! preopened host directories and standard streams, `proc_exit` as the exit status.
+//! Running a WASI module: plain preview 1 ones with the shared implementation
+//! (`preview1.rs`), WASIX and threaded ones with `wasmer-wasix`, given the request's args,
+//! env, preopened host directories and standard streams; `proc_exit` as the exit status.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use wasmer_wasix::runtime::PluggableRuntime;
 use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
 use wasmer_wasix::{WasiEnv, WasiError};
 
+use crate::preview1;
 use crate::stdio::HostStream;
 use crate::wasix_compat::{PreviewOneFixes, name_preopens};
 
@@ -34,6 +36,12 @@ pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -
         let mut store = Store::new(engine.clone());
         let instance = wasmer::Instance::new(&mut store, module, &wasmer::imports! {})
             .map_err(|e| PluginError::invalid_module(format!("cannot instantiate the module: {e}")))?;
+        return call_entry(&mut store, &instance, request)?.or_else(exit_or_trap);
+    }
+    // Plain WASI programs get wasi-common's preview 1; WASIX and threaded ones, wasmer-wasix.
+    if preview1::serves(module) {
+        let mut store = Store::new(engine.clone());
+        let instance = preview1::instantiate(&mut store, module, request)?;
         return call_entry(&mut store, &instance, request)?.or_else(exit_or_trap);
     }
     // wasmer-wasix does its I/O through tokio; the program itself runs on this thread.
@@ -103,8 +111,12 @@ fn call_entry(
     Ok(func.call(store, &[]).map(|values| values.first().and_then(wasmer::Value::i32).unwrap_or(0)))
 }
 
-/// `proc_exit` unwinds as a `WasiError::Exit`; anything else is a trap.
+/// `proc_exit` unwinds as a `WasiError::Exit` (wasmer-wasix) or the shared
+/// implementation's exit (`preview1::exit_status`); anything else is a trap.
 fn exit_or_trap(error: RuntimeError) -> Result<i32, PluginError> {
+    if let Some(status) = preview1::exit_status(&error) {
+        return Ok(status);
+    }
     match error.downcast_ref::<WasiError>() {
         Some(WasiError::Exit(code)) => Ok(code.raw()),
         _ => Err(PluginError::trap(one_line(&error.to_string()))),

@@ -1,6 +1,7 @@
 //! Where wasmer-wasix's WASI preview 1 answers differently from the standard and from the
 //! other engines, and the plugin can correct it without changing wasmer-wasix: the names
-//! of the preopened directories, and wrappers around some of its functions.
+//! of the preopened directories, and wrappers around some of its functions. Only WASIX
+//! and threaded programs run on wasmer-wasix; plain preview 1 ones get `preview1.rs`.
 
 use std::sync::{Arc, OnceLock};
 
