@@ -74,6 +74,13 @@ int main(int argc, char **argv) {
     close(create(dir, "full/x"));
     expect("rename a directory onto a non-empty one", error_of(renameat(dir, "sub", dir, "full")), ENOTEMPTY, EACCES);
 
+    /* fcntl(F_SETFL, O_APPEND) makes later writes append (fd_flags_set). */
+    int flagged = create(dir, "flagged");
+    check("create flagged", flagged >= 0 && write(flagged, "ab", 2) == 2);
+    check("F_SETFL O_APPEND", fcntl(flagged, F_SETFL, O_APPEND) == 0 && (fcntl(flagged, F_GETFL) & O_APPEND));
+    check("write after F_SETFL appends", lseek(flagged, 0, SEEK_SET) == 0 && write(flagged, "cd", 2) == 2 && lseek(flagged, 0, SEEK_CUR) == 4);
+    close(flagged);
+
     /* fd_renumber moves a descriptor and closes the one it replaces; onto a closed
      * descriptor it is EBADF (renumber). */
     int first = create(dir, "first"), second = create(dir, "second");
@@ -82,6 +89,9 @@ int main(int argc, char **argv) {
     expect("renumber", __wasi_fd_renumber(first, second), 0, 0);
     expect("fdstat of the renumbered descriptor", __wasi_fd_fdstat_get(first, &stat), __WASI_ERRNO_BADF, __WASI_ERRNO_BADF);
     expect("renumber onto a closed descriptor", __wasi_fd_renumber(second, first), __WASI_ERRNO_BADF, __WASI_ERRNO_BADF);
+    /* Standard input too (stdio). */
+    expect("renumber stdin", __wasi_fd_renumber(0, create(dir, "stdin")), 0, 0);
+    expect("fdstat of the renumbered stdin", __wasi_fd_fdstat_get(0, &stat), __WASI_ERRNO_BADF, __WASI_ERRNO_BADF);
 
     /* A preopen can be closed (close_preopen) and renumbered over (overwrite_preopen). */
     expect("close a preopen", __wasi_fd_close(other), 0, 0);

@@ -62,6 +62,31 @@ pub fn run(
     let loaded = load(bytes)?;
     refuse_unknown_imports(loaded.module)?;
     let mut state = wasi::State::new(request)?;
+    // WASI functions may run from instantiation on (a start function).
+    let ended =
+        wasi::with_state(&mut state, || instantiate_and_call(&loaded, request, stack_size, max_pages));
+    // `proc_exit` unwinds as an exception, wherever it was called.
+    if let Some(status) = state.exit {
+        return Ok(status);
+    }
+    match ended? {
+        Ended::Returned(status) => Ok(status),
+        Ended::Trapped(message) => Err(PluginError::trap(message)),
+    }
+}
+
+/// How the program's call ended, short of `proc_exit`.
+enum Ended {
+    Returned(i32),
+    Trapped(String),
+}
+
+fn instantiate_and_call(
+    loaded: &Loaded,
+    request: &RunRequest<'_>,
+    stack_size: u32,
+    max_pages: Option<u32>,
+) -> Result<Ended, PluginError> {
     let mut error = [0 as c_char; 256];
     let mut args: sys::InstantiationArgs = unsafe { std::mem::zeroed() };
     args.default_stack_size = stack_size;
@@ -78,18 +103,10 @@ pub fn run(
         )));
     }
     let instance = Instance(instance);
-    // SAFETY: lookups on a live instance; the names are NUL-terminated.
-    let function = unsafe {
-        match request.entry {
-            Some(name) => sys::wasm_runtime_lookup_function(instance.0, cstring(name, "entry")?.as_ptr()),
-            None => sys::wasm_runtime_lookup_function(instance.0, c"_start".as_ptr()),
-        }
-    };
+    let name = request.entry.unwrap_or("_start");
+    let function = lookup(&instance, name)?;
     if function.is_null() {
-        return Err(PluginError::invalid_argument(format!(
-            "the module exports no function `{}`",
-            request.entry.unwrap_or("_start")
-        )));
+        return Err(PluginError::invalid_argument(format!("the module exports no function `{name}`")));
     }
     // SAFETY: the singleton exec env belongs to the instance.
     let exec_env = unsafe { sys::wasm_runtime_get_exec_env_singleton(instance.0) };
@@ -98,40 +115,63 @@ pub fn run(
     }
     // The export layer checked the entry's type from the module; this guards the call
     // itself should that check not have run: no parameters, at most one result.
+    if signature(function, &instance) != (0, 0) && signature(function, &instance) != (0, 1) {
+        return Err(PluginError::invalid_argument(format!(
+            "entry function `{name}` must take no parameters and return nothing or an i32"
+        )));
+    }
+    // A reactor's constructors run first, as WAMR's iwasm runs them.
+    let initialize = lookup(&instance, INITIALIZE)?;
+    if name != INITIALIZE && !initialize.is_null() && signature(initialize, &instance) == (0, 0) {
+        let mut no_results = [0u32; 2];
+        // SAFETY: a function of this instance taking and returning nothing.
+        let ok = unsafe { sys::wasm_runtime_call_wasm(exec_env, initialize, 0, no_results.as_mut_ptr()) };
+        if !ok {
+            return Ok(Ended::Trapped(exception(&instance)));
+        }
+    }
+    // Room for one i32 result (an entry function may return its exit status).
+    let mut results = [0u32; 2];
+    // SAFETY: function and exec env from this instance; no arguments, results fit.
+    let ok = unsafe { sys::wasm_runtime_call_wasm(exec_env, function, 0, results.as_mut_ptr()) };
+    if !ok {
+        return Ok(Ended::Trapped(exception(&instance)));
+    }
+    let returned = request.entry.is_some() && signature(function, &instance) == (0, 1);
+    Ok(Ended::Returned(if returned { results[0] as i32 } else { 0 }))
+}
+
+/// A reactor's initialisation function (the WASI application ABI).
+const INITIALIZE: &str = "_initialize";
+
+/// The exported function `name`, or null.
+fn lookup(instance: &Instance, name: &str) -> Result<sys::wasm_function_inst_t, PluginError> {
+    // SAFETY: a lookup on a live instance; the name is NUL-terminated.
+    Ok(unsafe { sys::wasm_runtime_lookup_function(instance.0, cstring(name, "entry")?.as_ptr()) })
+}
+
+/// A function's (parameter count, result count).
+fn signature(function: sys::wasm_function_inst_t, instance: &Instance) -> (u32, u32) {
     // SAFETY: queries on a function of the live instance.
-    let (params, result_count) = unsafe {
+    unsafe {
         (
             sys::wasm_func_get_param_count(function, instance.0),
             sys::wasm_func_get_result_count(function, instance.0),
         )
+    }
+}
+
+/// The instance's exception, without WAMR's "Exception: " prefix.
+fn exception(instance: &Instance) -> String {
+    // SAFETY: the instance's exception string, if any, is NUL-terminated and owned by it.
+    let message = unsafe {
+        let message = sys::wasm_runtime_get_exception(instance.0);
+        if message.is_null() {
+            return "the program failed without an exception".into();
+        }
+        CStr::from_ptr(message).to_string_lossy().into_owned()
     };
-    if params != 0 || result_count > 1 {
-        return Err(PluginError::invalid_argument(format!(
-            "entry function `{}` must take no parameters and return nothing or an i32",
-            request.entry.unwrap_or("_start")
-        )));
-    }
-    // Room for one i32 result (an entry function may return its exit status).
-    let mut results = [0u32; 2];
-    // SAFETY: the WASI functions reach the state through the environment's user data; it
-    // outlives the call, and nothing else uses it meanwhile.
-    unsafe { sys::wasm_runtime_set_user_data(exec_env, (&raw mut state).cast()) };
-    // SAFETY: function and exec env from this instance; no arguments, results fit.
-    let ok = unsafe { sys::wasm_runtime_call_wasm(exec_env, function, 0, results.as_mut_ptr()) };
-    // SAFETY: the call is over; the state is no longer reachable from WAMR.
-    unsafe { sys::wasm_runtime_set_user_data(exec_env, std::ptr::null_mut()) };
-    if let Some(status) = state.exit {
-        return Ok(status);
-    }
-    // SAFETY: reads the instance's exception string, if any.
-    let exception = unsafe { sys::wasm_runtime_get_exception(instance.0) };
-    if !ok && !exception.is_null() {
-        // SAFETY: WAMR returns a NUL-terminated string owned by the instance.
-        let message = unsafe { CStr::from_ptr(exception) }.to_string_lossy().into_owned();
-        return Err(PluginError::trap(message.trim_start_matches("Exception: ").to_string()));
-    }
-    let returned = request.entry.is_some() && ok && returns_i32(function, instance.0);
-    Ok(if returned { results[0] as i32 } else { 0 })
+    message.trim_start_matches("Exception: ").to_string()
 }
 
 /// WAMR instantiates a module whose function imports it lacks and traps only when one is
@@ -151,11 +191,6 @@ fn refuse_unknown_imports(module: sys::wasm_module_t) -> Result<(), PluginError>
         }
     }
     Ok(())
-}
-
-fn returns_i32(function: sys::wasm_function_inst_t, instance: sys::wasm_module_inst_t) -> bool {
-    // SAFETY: queries on a function of a live instance.
-    unsafe { sys::wasm_func_get_result_count(function, instance) == 1 }
 }
 
 fn load(bytes: &[u8]) -> Result<Loaded, PluginError> {

@@ -7,6 +7,7 @@
 //! seek with ESPIPE, and its loader asked every command to export a memory whether or not
 //! it uses WASI (docs/engines.md).
 
+use std::cell::Cell;
 use std::ffi::{CString, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
@@ -30,6 +31,25 @@ impl State {
     pub fn new(request: &RunRequest<'_>) -> Result<Self, PluginError> {
         Ok(State { wasi: Preview1::new(request)?, exit: None })
     }
+}
+
+thread_local! {
+    /// The state of the program this thread runs, while [`with_state`] runs it.
+    static STATE: Cell<*mut State> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Runs `body` (instantiation and calls into the program) with `state` reachable from
+/// the WASI functions WAMR calls on this thread.
+pub fn with_state<R>(state: &mut State, body: impl FnOnce() -> R) -> R {
+    /// Puts the previous state back, on return and on unwinding alike.
+    struct Restore(*mut State);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STATE.set(self.0);
+        }
+    }
+    let _restore = Restore(STATE.replace(state));
+    body()
 }
 
 /// What a registered native is: WASI's function `name` of `snapshot`.
@@ -95,19 +115,18 @@ fn wamr_signature(params: &[WasmType], results: &[WasmType]) -> String {
 
 /// The native WAMR calls for every WASI function ("raw" convention: each argument in a
 /// 64-bit slot of `args`, the result written to the first). The function is the
-/// registered [`Native`]; the state, the execution environment's user data.
+/// registered [`Native`]; the state, the one [`with_state`] gives this thread.
 unsafe extern "C" fn call(exec_env: sys::wasm_exec_env_t, args: *mut u64) {
-    // SAFETY: WAMR passes the attachment registered with this native, and the user data
-    // `runtime::run` set on the environment before calling the program.
-    let (native, state, instance) = unsafe {
+    // SAFETY: WAMR passes the attachment registered with this native.
+    let (native, instance) = unsafe {
         (
             &*sys::wasm_runtime_get_function_attachment(exec_env).cast::<Native>(),
-            sys::wasm_runtime_get_user_data(exec_env).cast::<State>(),
             sys::wasm_runtime_get_module_inst(exec_env),
         )
     };
-    // SAFETY: `runtime::run` keeps the state alive and unaliased while the program runs.
-    let Some(state) = (unsafe { state.as_mut() }) else {
+    // SAFETY: `with_state` keeps the state alive, and nothing else uses it, while WAMR
+    // runs the program on this thread.
+    let Some(state) = (unsafe { STATE.get().as_mut() }) else {
         return raise(instance, "WASI called without a WASI state");
     };
     let Some(signature) = wasi_preview1::signature(native.snapshot, native.name) else { return };

@@ -17,9 +17,14 @@ use wasmer::{
     RuntimeError, Store, Type, Value,
 };
 
-/// Whether every import of `module` is a WASI preview 1 one (then [`instantiate`] serves it).
+/// Whether every import of `module` is a function WASI preview 1 defines (then
+/// [`instantiate`] serves it; wasmer-wasix serves its own additions, `thread-spawn` say).
 pub fn serves(module: &Module) -> bool {
-    module.imports().all(|import| Snapshot::of_module(import.module()).is_some())
+    module.imports().all(|import| {
+        Snapshot::of_module(import.module())
+            .and_then(|snapshot| wasi_preview1::signature(snapshot, import.name()))
+            .is_some()
+    })
 }
 
 /// What the host functions share: the program's WASI state and its memory.

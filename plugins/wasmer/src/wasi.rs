@@ -16,6 +16,9 @@ use crate::preview1;
 use crate::stdio::HostStream;
 use crate::wasix_compat::{PreviewOneFixes, name_preopens};
 
+/// A reactor's initialisation function (the WASI application ABI).
+const INITIALIZE: &str = "_initialize";
+
 /// The import modules whose functions wasmer-wasix provides.
 const WASI_NAMESPACES: [&str; 4] = ["wasi_snapshot_preview1", "wasi_unstable", "wasix_32v1", "wasix_64v1"];
 
@@ -36,13 +39,13 @@ pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -
         let mut store = Store::new(engine.clone());
         let instance = wasmer::Instance::new(&mut store, module, &wasmer::imports! {})
             .map_err(|e| PluginError::invalid_module(format!("cannot instantiate the module: {e}")))?;
-        return call_entry(&mut store, &instance, request)?.or_else(exit_or_trap);
+        return call_entry(&mut store, &instance, request, Initialize::Here)?.or_else(exit_or_trap);
     }
     // Plain WASI programs get wasi-common's preview 1; WASIX and threaded ones, wasmer-wasix.
     if preview1::serves(module) {
         let mut store = Store::new(engine.clone());
         let instance = preview1::instantiate(&mut store, module, request)?;
-        return call_entry(&mut store, &instance, request)?.or_else(exit_or_trap);
+        return call_entry(&mut store, &instance, request, Initialize::Here)?.or_else(exit_or_trap);
     }
     // wasmer-wasix does its I/O through tokio; the program itself runs on this thread.
     let tokio =
@@ -84,18 +87,28 @@ pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -
         .instantiate(module.clone(), &mut store)
         .map_err(|e| PluginError::invalid_module(format!("cannot instantiate the module: {e}")))?;
 
-    let status = call_entry(&mut store, &instance, request)?.or_else(exit_or_trap);
+    // wasmer-wasix ran a reactor's `_initialize` when it instantiated the module.
+    let status = call_entry(&mut store, &instance, request, Initialize::Done)?.or_else(exit_or_trap);
     // Closes the program's files and flushes its streams.
     let exit_code = status.as_ref().ok().map(|code| (*code).into());
     wasi_env.on_exit(&mut store, exit_code);
     status
 }
 
-/// Calls the entry function: its i32 result (or 0) is the exit status.
+/// Whether a reactor's `_initialize` is still to run before the entry function.
+#[derive(PartialEq)]
+enum Initialize {
+    Here,
+    Done,
+}
+
+/// Calls the entry function: its i32 result (or 0) is the exit status. A reactor's
+/// `_initialize` (its constructors) runs first, as Wasmer's CLI runs it.
 fn call_entry(
     store: &mut Store,
     instance: &wasmer::Instance,
     request: &RunRequest<'_>,
+    initialize: Initialize,
 ) -> Result<Result<i32, RuntimeError>, PluginError> {
     let name = request.entry.unwrap_or("_start");
     let func = instance
@@ -107,6 +120,13 @@ fn call_entry(
         return Err(PluginError::invalid_argument(format!(
             "entry function `{name}` must take no parameters and return nothing or an i32"
         )));
+    }
+    if initialize == Initialize::Here
+        && name != INITIALIZE
+        && let Ok(initialize) = instance.exports.get_typed_function::<(), ()>(store, INITIALIZE)
+        && let Err(error) = initialize.call(store)
+    {
+        return Ok(Err(error));
     }
     Ok(func.call(store, &[]).map(|values| values.first().and_then(wasmer::Value::i32).unwrap_or(0)))
 }

@@ -82,6 +82,13 @@ pub fn run_module(
             )));
         }
     };
+    // A reactor's constructors run first, as wasmtime's CLI runs them.
+    if name != "_initialize"
+        && let Ok(initialize) = instance.get_typed_func::<(), ()>(&mut store, "_initialize")
+        && let Err(e) = initialize.call(&mut store, ())
+    {
+        return exit_or_trap(e);
+    }
     let mut results = vec![wasmtime::Val::I32(0); usize::from(returns_code)];
     match func.call(&mut store, &[], &mut results) {
         Ok(()) => Ok(results.first().and_then(wasmtime::Val::i32).unwrap_or(0)),
