@@ -13,7 +13,8 @@ static void expect(const char *what, int got, int want, int or_want) {
     }
 }
 
-/* The descriptor of the preopened directory named `wanted`, or -1. */
+/* The descriptor of the preopened directory named `wanted` ("/data"), or -1. WasmEdge
+ * names a preopen without its leading '/' ("data"), as its own CLI does. */
 static __wasi_fd_t preopen_named(const char *wanted) {
     for (__wasi_fd_t fd = 3;; fd++) {
         __wasi_prestat_t prestat;
@@ -21,6 +22,8 @@ static __wasi_fd_t preopen_named(const char *wanted) {
         char name[256];
         size_t len = prestat.u.dir.pr_name_len;
         if (len >= sizeof name || __wasi_fd_prestat_dir_name(fd, (uint8_t *)name, len)) continue;
-        if (len == strlen(wanted) && !memcmp(name, wanted, len)) return fd;
+        name[len] = 0;
+        const char *bare = wanted[0] == '/' ? wanted + 1 : wanted;
+        if (!strcmp(name, wanted) || !strcmp(name, bare)) return fd;
     }
 }

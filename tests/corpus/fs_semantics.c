@@ -42,11 +42,14 @@ int main(int argc, char **argv) {
         close(appended);
     }
 
-    /* A directory cannot be seeked (directory_seek). */
-    int self = openat(dir, ".", O_RDONLY | O_DIRECTORY);
-    check("open . as a directory", self >= 0);
-    expect("lseek of a directory", error_of(lseek(self, 0, SEEK_CUR)), EBADF, EISDIR);
-    close(self);
+    /* A directory cannot be seeked (directory_seek, which opens it with FD_SEEK only:
+     * EISDIR, EBADF or ENOTCAPABLE). */
+    __wasi_fd_t self;
+    expect("open . with FD_SEEK", __wasi_path_open(dir, 0, ".", __WASI_OFLAGS_DIRECTORY, __WASI_RIGHTS_FD_SEEK, 0, 0, &self), 0, 0);
+    __wasi_filesize_t offset;
+    __wasi_errno_t seek = __wasi_fd_seek(self, 0, __WASI_WHENCE_CUR, &offset);
+    expect("seek of a directory", seek == __WASI_ERRNO_ISDIR ? __WASI_ERRNO_BADF : seek, __WASI_ERRNO_BADF, __WASI_ERRNO_NOTCAPABLE);
+    __wasi_fd_close(self);
 
     /* A symlink to a directory is followed unless asked not to (nofollow_errors,
      * symlink_create); readlink into a short buffer truncates (readlink). */

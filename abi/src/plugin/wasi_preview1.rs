@@ -157,7 +157,10 @@ const FDFLAGS_APPEND: i64 = 1;
 const OFLAGS_TRUNC: i64 = 8;
 
 /// Calls wasi-common, except where it answers differently from wasmtime's current
-/// preview 1 (`wasmtime-wasi`) and the WASI test suite:
+/// preview 1 (`wasmtime-wasi`) and the WASI test suite, or from a native program:
+/// - `proc_exit` with a status of 126 or more is a trap ("exit with invalid exit status
+///   outside of [0..126)"), in wasmtime too; the program exits with that status, as
+///   natively and on WasmEdge (the wasmtime plugin overrides wasmtime's the same way).
 /// - `fd_fdstat_set_rights` succeeds without dropping anything; wasmtime says ENOTSUP
 ///   (rights are gone from later WASI), which programs take as "no rights to manage".
 /// - `fd_renumber` onto a descriptor that is not open moves the descriptor there; it is
@@ -176,6 +179,7 @@ fn corrected(
     let arg = |i: usize| args.get(i).copied().unwrap_or_default();
     let open = |ctx: &WasiCtx, i: usize| ctx.table().contains_key(arg(i) as u32);
     match name {
+        "proc_exit" => Err(I32Exit(arg(0) as i32).into()),
         "fd_fdstat_set_rights" if open(ctx, 0) => Ok(Some(ENOTSUP)),
         "fd_fdstat_set_rights" => Ok(Some(EBADF)),
         "fd_renumber" if !open(ctx, 0) || !open(ctx, 1) => Ok(Some(EBADF)),

@@ -36,9 +36,24 @@ impl Engine for WasmEdge {
     const ENGINE_VERSION: &'static str = WASMEDGE_VERSION;
     const PLUGIN_VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const CAPABILITIES: Capabilities = Capabilities::WASI_P1.union(Capabilities::MEMORY_LIMIT);
-    /// WasmEdge's defaults; its own refusals name the proposal ("requires enabling …"),
-    /// so the shared layer keeps them. Not checked on this machine (no libwasmedge).
-    const PROPOSALS: &'static [Proposal] = &Proposal::ALL;
+    /// WasmEdge 0.17's defaults, as its CLI runs them (checked by the corpus with
+    /// WasmEdge 0.17.1, interpreter): every proposal but threads, which needs
+    /// `--enable-threads` and which WasmEdge refuses without naming ("malformed limits
+    /// flags"), so the shared layer names it.
+    const PROPOSALS: &'static [Proposal] = &[
+        Proposal::BulkMemory,
+        Proposal::ReferenceTypes,
+        Proposal::MultiValue,
+        Proposal::RelaxedSimd,
+        Proposal::Simd,
+        Proposal::TailCalls,
+        Proposal::ExtendedConst,
+        Proposal::MultiMemory,
+        Proposal::Gc,
+        Proposal::FunctionReferences,
+        Proposal::Exceptions,
+        Proposal::Memory64,
+    ];
 
     fn new(settings: &str) -> Result<Self, PluginError> {
         let settings: Settings = toml::from_str(settings).map_err(|e| {

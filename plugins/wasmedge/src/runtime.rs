@@ -3,7 +3,8 @@
 //! guard that deletes it, so an early error frees what was created.
 
 use std::ffi::{CStr, CString, c_char};
-use std::os::fd::{BorrowedFd, IntoRawFd};
+use std::os::fd::{BorrowedFd, IntoRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::ptr;
 
 use shim_wasm_abi::plugin::{PluginError, RunRequest};
@@ -71,9 +72,23 @@ fn pointers(strings: &[CString]) -> Vec<*const c_char> {
 
 /// A copy of a host descriptor whose ownership passes to libwasmedge.
 fn give(fd: BorrowedFd<'_>, what: &str) -> Result<i32, PluginError> {
-    fd.try_clone_to_owned()
-        .map(IntoRawFd::into_raw_fd)
-        .map_err(|e| PluginError::io(format!("cannot duplicate the {what} descriptor: {e}")))
+    let cannot = |e: std::io::Error| PluginError::io(format!("cannot duplicate the {what} descriptor: {e}"));
+    let copy = fd.try_clone_to_owned().map_err(cannot)?;
+    if is_dev_null(&copy) {
+        // WasmEdge polls with epoll, which refuses /dev/null: `poll_oneoff` on such a stdin
+        // was EPERM (the WASI test suite's `poll_oneoff_stdio`), where the other engines
+        // report it readable. An empty pipe whose writer is closed reads the same: EOF.
+        let (reader, _writer) = std::io::pipe().map_err(cannot)?;
+        return Ok(OwnedFd::from(reader).into_raw_fd());
+    }
+    Ok(copy.into_raw_fd())
+}
+
+/// Whether `fd` is /dev/null (character device 1:3 on Linux).
+fn is_dev_null(fd: &OwnedFd) -> bool {
+    const DEV_NULL: u64 = (1 << 8) | 3;
+    let Ok(copy) = fd.try_clone() else { return false };
+    std::fs::File::from(copy).metadata().is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == DEV_NULL)
 }
 
 /// Runs the request's program and returns its exit status.
@@ -166,6 +181,34 @@ pub fn run(bytes: &[u8], request: &RunRequest<'_>, max_pages: Option<u32>) -> Re
             return Err(PluginError::invalid_argument(format!(
                 "entry function `{name}` must take no parameters and return nothing or an i32"
             )));
+        }
+
+        // A reactor's constructors run first, as WasmEdge's CLI runs them.
+        const INITIALIZE: &str = "_initialize";
+        let initialize = ffi::WasmEdge_ModuleInstanceFindFunction(
+            instance.ptr,
+            ffi::WasmEdge_StringWrap(INITIALIZE.as_ptr().cast(), INITIALIZE.len() as u32),
+        );
+        if name != INITIALIZE && !initialize.is_null() {
+            let ty = ffi::WasmEdge_FunctionInstanceGetFunctionType(initialize);
+            if ffi::WasmEdge_FunctionTypeGetParametersLength(ty) == 0
+                && ffi::WasmEdge_FunctionTypeGetReturnsLength(ty) == 0
+            {
+                let result = ffi::WasmEdge_ExecutorInvoke(
+                    executor.ptr,
+                    initialize,
+                    ptr::null(),
+                    0,
+                    ptr::null_mut(),
+                    0,
+                );
+                if !ok(result) {
+                    return Err(PluginError::trap(message(result)));
+                }
+                if ffi::WasmEdge_ResultGetCode(result) != 0 {
+                    return Ok(ffi::WasmEdge_ModuleInstanceWASIGetExitCode(wasi.ptr) as i32);
+                }
+            }
         }
 
         let mut results = [std::mem::zeroed::<ffi::WasmEdge_Value>(); 1];

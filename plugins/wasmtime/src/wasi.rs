@@ -65,6 +65,15 @@ pub fn run_module(
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut ModuleState| &mut s.wasi)
         .map_err(|e| PluginError::internal(format!("{e:#}")))?;
+    // wasmtime-wasi refuses a status of 126 or more ("exit with invalid exit status outside
+    // of [0..126)"), a trap; a container exits with the status its program gives, as on the
+    // other engines and natively.
+    linker.allow_shadowing(true);
+    linker
+        .func_wrap("wasi_snapshot_preview1", "proc_exit", |status: i32| -> wasmtime::Result<()> {
+            Err(I32Exit(status).into())
+        })
+        .map_err(|e| PluginError::internal(format!("{e:#}")))?;
     let instance = linker
         .instantiate(&mut store, module)
         .map_err(|e| PluginError::invalid_module(format!("cannot instantiate the module: {e:#}")))?;
