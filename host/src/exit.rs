@@ -1,5 +1,6 @@
 //! How the shim ends: one error line on stderr and an exit status that tells the kind of
-//! failure apart from the program's own status.
+//! failure. A program may exit with any of these statuses itself (as a native one may);
+//! then there is no error line.
 //!
 //! | status | meaning |
 //! | --- | --- |

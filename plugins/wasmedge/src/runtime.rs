@@ -72,22 +72,27 @@ fn pointers(strings: &[CString]) -> Vec<*const c_char> {
 
 /// A copy of a host descriptor whose ownership passes to libwasmedge.
 fn give(fd: BorrowedFd<'_>, what: &str) -> Result<i32, PluginError> {
-    let cannot = |e: std::io::Error| PluginError::io(format!("cannot duplicate the {what} descriptor: {e}"));
-    let copy = fd.try_clone_to_owned().map_err(cannot)?;
-    if is_dev_null(&copy) {
-        // WasmEdge polls with epoll, which refuses /dev/null: `poll_oneoff` on such a stdin
-        // was EPERM (the WASI test suite's `poll_oneoff_stdio`), where the other engines
-        // report it readable. An empty pipe whose writer is closed reads the same: EOF.
-        let (reader, _writer) = std::io::pipe().map_err(cannot)?;
-        return Ok(OwnedFd::from(reader).into_raw_fd());
-    }
-    Ok(copy.into_raw_fd())
+    fd.try_clone_to_owned()
+        .map(IntoRawFd::into_raw_fd)
+        .map_err(|e| PluginError::io(format!("cannot duplicate the {what} descriptor: {e}")))
 }
 
-/// Whether `fd` is /dev/null (character device 1:3 on Linux).
-fn is_dev_null(fd: &OwnedFd) -> bool {
+/// [`give`] for stdin. WasmEdge polls with epoll, which refuses /dev/null: `poll_oneoff`
+/// on such a stdin was EPERM (the WASI test suite's `poll_oneoff_stdio`), where the other
+/// engines report it readable. An empty pipe whose writer is closed reads the same: EOF.
+fn give_stdin(fd: BorrowedFd<'_>) -> Result<i32, PluginError> {
+    if !is_dev_null(fd) {
+        return give(fd, "stdin");
+    }
+    let (reader, _writer) =
+        std::io::pipe().map_err(|e| PluginError::io(format!("cannot make a pipe for stdin: {e}")))?;
+    Ok(OwnedFd::from(reader).into_raw_fd())
+}
+
+/// Whether `fd` is /dev/null (character device 1:3 on Linux: `makedev(1, 3)`).
+fn is_dev_null(fd: BorrowedFd<'_>) -> bool {
     const DEV_NULL: u64 = (1 << 8) | 3;
-    let Ok(copy) = fd.try_clone() else { return false };
+    let Ok(copy) = fd.try_clone_to_owned() else { return false };
     std::fs::File::from(copy).metadata().is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == DEV_NULL)
 }
 
@@ -138,7 +143,7 @@ pub fn run(bytes: &[u8], request: &RunRequest<'_>, max_pages: Option<u32>) -> Re
                 env_ptrs.len() as u32,
                 preopen_ptrs.as_ptr(),
                 preopen_ptrs.len() as u32,
-                give(request.stdin, "stdin")?,
+                give_stdin(request.stdin)?,
                 give(request.stdout, "stdout")?,
                 give(request.stderr, "stderr")?,
             ),

@@ -10,7 +10,7 @@ use wasmer::ExternType;
 use wasmer::{Module, RuntimeError, Store, Type};
 use wasmer_wasix::runtime::PluggableRuntime;
 use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
-use wasmer_wasix::{WasiEnv, WasiError};
+use wasmer_wasix::{WasiEnv, WasiError, WasiRuntimeError, WasiThreadError};
 
 use crate::preview1;
 use crate::stdio::HostStream;
@@ -83,9 +83,18 @@ pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -
     builder = builder.setup_fs(Box::new(move |_, fs| name_preopens(fs, &guest_paths)));
 
     let mut store = Store::new(engine.clone());
-    let (instance, wasi_env) = builder
-        .instantiate(module.clone(), &mut store)
-        .map_err(|e| PluginError::invalid_module(format!("cannot instantiate the module: {e}")))?;
+    let (instance, wasi_env) = match builder.instantiate(module.clone(), &mut store) {
+        Ok(instantiated) => instantiated,
+        // wasmer-wasix runs a reactor's `_initialize` as it instantiates: its exit or trap
+        // is the program's.
+        Err(WasiRuntimeError::Thread(WasiThreadError::InitFailed(error))) => {
+            return match error.downcast_ref::<RuntimeError>() {
+                Some(error) => exit_or_trap(error.clone()),
+                None => Err(PluginError::trap(one_line(&format!("{error:#}")))),
+            };
+        }
+        Err(e) => return Err(PluginError::invalid_module(format!("cannot instantiate the module: {e}"))),
+    };
 
     // wasmer-wasix ran a reactor's `_initialize` when it instantiated the module.
     let status = call_entry(&mut store, &instance, request, Initialize::Done)?.or_else(exit_or_trap);
@@ -95,7 +104,8 @@ pub fn run(engine: &wasmer::Engine, module: &Module, request: &RunRequest<'_>) -
     status
 }
 
-/// Whether a reactor's `_initialize` is still to run before the entry function.
+/// Whether a reactor's `_initialize` is still to run before the entry function, or has
+/// run (then `--entry _initialize` does not run it again).
 #[derive(PartialEq)]
 enum Initialize {
     Here,
@@ -120,6 +130,9 @@ fn call_entry(
         return Err(PluginError::invalid_argument(format!(
             "entry function `{name}` must take no parameters and return nothing or an i32"
         )));
+    }
+    if initialize == Initialize::Done && name == INITIALIZE {
+        return Ok(Ok(0));
     }
     if initialize == Initialize::Here
         && name != INITIALIZE
