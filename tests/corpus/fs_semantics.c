@@ -2,8 +2,10 @@
  * implementation differed (each case from the WASI test suite's failures: Wasmer's
  * wasmer-wasix, wasi-common). DIR and OTHER are preopened, writable, empty directories;
  * both are closed or overwritten at the end. Prints "ok", or each case that failed. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "expect.h"
@@ -49,7 +51,7 @@ int main(int argc, char **argv) {
     __wasi_filesize_t offset;
     __wasi_errno_t seek = __wasi_fd_seek(self, 0, __WASI_WHENCE_CUR, &offset);
     expect("seek of a directory", seek == __WASI_ERRNO_ISDIR ? __WASI_ERRNO_BADF : seek, __WASI_ERRNO_BADF, __WASI_ERRNO_NOTCAPABLE);
-    __wasi_fd_close(self);
+    (void)__wasi_fd_close(self);
 
     /* A symlink to a directory is followed unless asked not to (nofollow_errors,
      * symlink_create); readlink into a short buffer truncates (readlink). */
@@ -76,6 +78,36 @@ int main(int argc, char **argv) {
     check("mkdir full", mkdirat(dir, "full", 0755) == 0);
     close(create(dir, "full/x"));
     expect("rename a directory onto a non-empty one", error_of(renameat(dir, "sub", dir, "full")), ENOTEMPTY, EACCES);
+
+    /* An empty directory lists `.` (its own inode) and `..` (fd_readdir). */
+    check("mkdir empty", mkdirat(dir, "empty", 0755) == 0);
+    int empty_fd = openat(dir, "empty", O_RDONLY | O_DIRECTORY);
+    struct stat empty_stat;
+    check("fstat empty", empty_fd >= 0 && fstat(empty_fd, &empty_stat) == 0);
+    DIR *listing = fdopendir(empty_fd);
+    int entries = 0, dot_is_itself = 0;
+    for (struct dirent *entry; listing && (entry = readdir(listing)); entries++) {
+        if (!strcmp(entry->d_name, ".")) dot_is_itself = entry->d_ino == empty_stat.st_ino;
+    }
+    check("an empty directory lists . and .. only", entries == 2);
+    check("the inode of . is the directory's", dot_is_itself);
+    if (listing) closedir(listing);
+
+    /* Timestamps set by path, of a file and of a symlink itself (path_filestat,
+     * symlink_filestat). */
+    close(create(dir, "stamped"));
+    check("symlink to stamped", symlinkat("stamped", dir, "stamped-link") == 0);
+    __wasi_filestat_t file_stat, link_stat, now;
+    expect("stat stamped", __wasi_path_filestat_get(dir, 0, "stamped", &file_stat), 0, 0);
+    expect("stat stamped-link", __wasi_path_filestat_get(dir, 0, "stamped-link", &link_stat), 0, 0);
+    expect("set the file's mtim", __wasi_path_filestat_set_times(dir, 0, "stamped", 0, file_stat.mtim - 100, __WASI_FSTFLAGS_MTIM), 0, 0);
+    expect("stat stamped again", __wasi_path_filestat_get(dir, 0, "stamped", &now), 0, 0);
+    check("the file's mtim changed", now.mtim == file_stat.mtim - 100);
+    expect("set the link's own mtim", __wasi_path_filestat_set_times(dir, 0, "stamped-link", 0, link_stat.mtim - 200, __WASI_FSTFLAGS_MTIM), 0, 0);
+    expect("stat stamped-link again", __wasi_path_filestat_get(dir, 0, "stamped-link", &now), 0, 0);
+    check("the link's mtim changed", now.mtim == link_stat.mtim - 200);
+    expect("stat stamped once more", __wasi_path_filestat_get(dir, 0, "stamped", &now), 0, 0);
+    check("the file's mtim did not", now.mtim == file_stat.mtim - 100);
 
     /* fcntl(F_SETFL, O_APPEND) makes later writes append (fd_flags_set). */
     int flagged = create(dir, "flagged");
