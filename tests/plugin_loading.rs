@@ -288,6 +288,14 @@ fn version_names_the_revision_and_the_abi() {
     ran.assert_ok();
     assert!(ran.stdout.starts_with(&format!("containerd-shim-wasm-v1 {} (git ", env!("CARGO_PKG_VERSION"))));
     assert!(ran.stdout.contains(&format!("engine ABI {}", shim_wasm_abi::ABI_VERSION)), "{}", ran.stdout);
+    // A reader that is gone (`--version | head -1`): no panic, no backtrace.
+    for args in [&["--version"][..], &["engines"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = node.shim().args(args).stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?} into a closed pipe: {stderr}");
+    }
 }
 
 /// Loading checks what is loaded, without following links: a plugin that is a symbolic

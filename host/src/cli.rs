@@ -125,15 +125,20 @@ impl RunArgs {
 pub fn run() -> Outcome {
     let cli = Cli::parse();
     if cli.version {
+        quiet_on_closed_stdout();
         return commands::version::print();
     }
     match cli.command {
         None => {
             use clap::CommandFactory;
+            quiet_on_closed_stdout();
             Cli::command().print_help()?;
             Ok(2)
         }
-        Some(Command::Engines { json }) => commands::engines::list(json),
+        Some(Command::Engines { json }) => {
+            quiet_on_closed_stdout();
+            commands::engines::list(json)
+        }
         Some(Command::Run(args)) => commands::run::run(args),
         Some(Command::Compile { engine, output, module }) => {
             commands::compile::compile(engine, &module, &output)
@@ -142,4 +147,13 @@ pub fn run() -> Outcome {
         Some(Command::Engine) => engine_process::child::run(),
         Some(Command::Launcher { plugin }) => crate::launcher::process::run(plugin.as_deref()),
     }
+}
+
+/// `--version | head -1` and the like: a reader that goes away ends a command that only
+/// prints as it ends coreutils (SIGPIPE), not with Rust's "failed printing to stdout"
+/// panic and backtrace. Only for those commands, which are single-threaded and exit after
+/// printing; the server, launchers and engine processes keep SIGPIPE ignored.
+fn quiet_on_closed_stdout() {
+    // SAFETY: restores SIGPIPE's default disposition; no other thread exists yet.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
