@@ -151,8 +151,9 @@ pub fn run() -> Outcome {
 
 /// `--version | head -1` and the like: a reader that goes away ends a command that only
 /// prints as it ends coreutils (SIGPIPE), not with Rust's "failed printing to stdout"
-/// panic and backtrace. Only for those commands, which are single-threaded and exit after
-/// printing; the server, launchers and engine processes keep SIGPIPE ignored.
+/// panic and backtrace. Only for those commands, set before they start any thread, and
+/// which exit after printing; the server, launchers and engine processes keep SIGPIPE
+/// ignored.
 fn quiet_on_closed_stdout() {
     // SAFETY: restores SIGPIPE's default disposition; no other thread exists yet.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };

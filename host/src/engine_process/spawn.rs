@@ -142,31 +142,42 @@ pub fn probe(plugin: &Path) -> std::io::Result<Output> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
+    // Each reader says when its pipe is at its end: the probe has exited (or closed it).
+    let (ended, pipes_ended) = std::sync::mpsc::channel();
     let read = |pipe: Option<Box<dyn Read + Send>>| {
+        let ended = ended.clone();
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
             if let Some(mut pipe) = pipe {
                 let _ = pipe.read_to_end(&mut bytes);
             }
+            let _ = ended.send(());
             bytes
         })
     };
     let stdout = read(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let stderr = read(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let deadline = Instant::now() + PROBE_BOUND;
+    let timed_out = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "the plugin did not finish loading")
+    };
+    // Woken by the pipes' end rather than polling: a probe takes a few milliseconds.
+    for _ in 0..2 {
+        if pipes_ended.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+            return Err(timed_out(&mut child));
+        }
+    }
+    // Both pipes are at their end; the exit is at most a moment behind (bounded all the same).
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the plugin did not finish loading",
-            ));
+            return Err(timed_out(&mut child));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(1));
     };
     Ok(Output {
         status,
