@@ -9,6 +9,7 @@
 
 pub mod cases;
 pub mod containerd;
+pub mod engine;
 pub mod netns_http;
 pub mod node;
 pub mod registry;

@@ -51,6 +51,12 @@ pub use proposals::Proposal;
 
 use crate::{Capabilities, ModuleKind};
 
+/// An engine's message as one line: engines put backtraces and causes on lines of their
+/// own, and the shim reports one line.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A text-format (`.wat`) error as one line. The wat crate draws the offending line under
 /// the message (five lines, `--> <anon>:3:5` among them), or for a column past 500 ends
 /// the message with `at <anon>:1:812`; the shim reports

@@ -18,7 +18,7 @@ use wasi_common::{I32Exit, WasiCtx, WasiFile};
 use wiggle::GuestMemory;
 use wiggle::anyhow;
 
-use super::{PluginError, RunRequest};
+use super::{PluginError, RunRequest, one_line};
 
 /// The two import modules of WASI preview 1: the final snapshot, and snapshot 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,7 +141,7 @@ fn stream(fd: BorrowedFd<'_>, what: &str) -> Result<Box<dyn WasiFile>, PluginErr
 fn stop(error: anyhow::Error) -> Stop {
     match error.downcast::<I32Exit>() {
         Ok(exit) => Stop::Exit(exit.0),
-        Err(error) => Stop::Trap(format!("{error:#}").split_whitespace().collect::<Vec<_>>().join(" ")),
+        Err(error) => Stop::Trap(one_line(&format!("{error:#}"))),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use shim_wasm_abi::plugin::{PluginError, RunRequest};
+use shim_wasm_abi::plugin::{PluginError, RunRequest, one_line};
 use virtual_fs::host_fs;
 use wasmer::ExternType;
 use wasmer::{Module, RuntimeError, Store, Type};
@@ -154,9 +154,4 @@ fn exit_or_trap(error: RuntimeError) -> Result<i32, PluginError> {
         Some(WasiError::Exit(code)) => Ok(code.raw()),
         _ => Err(PluginError::trap(one_line(&error.to_string()))),
     }
-}
-
-/// Wasmer may put a backtrace on separate lines; the shim reports one line.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

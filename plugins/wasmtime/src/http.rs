@@ -146,7 +146,7 @@ pub fn serve(
             shim_wasm_abi::Status::Unsupported,
             format!(
                 "cannot serve the component as a wasi:http/proxy handler: {}",
-                crate::wasi::one_line(&format!("{e:#}"))
+                shim_wasm_abi::plugin::one_line(&format!("{e:#}"))
             ),
         )
     })?;
@@ -291,7 +291,10 @@ impl Server {
             Err(_) => Err(match task.await {
                 Ok(Ok(())) => "the wasi:http handler returned without setting a response".to_string(),
                 Ok(Err(e)) => {
-                    format!("the wasi:http handler trapped: {}", crate::wasi::one_line(&format!("{e:#}")))
+                    format!(
+                        "the wasi:http handler trapped: {}",
+                        shim_wasm_abi::plugin::one_line(&format!("{e:#}"))
+                    )
                 }
                 Err(e) => format!("the wasi:http handler failed: {e}"),
             }),

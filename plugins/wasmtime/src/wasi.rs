@@ -6,7 +6,7 @@ use std::fs::File;
 use std::os::fd::BorrowedFd;
 use std::sync::OnceLock;
 
-use shim_wasm_abi::plugin::{PluginError, RunRequest};
+use shim_wasm_abi::plugin::{PluginError, RunRequest, one_line};
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Linker, Module, Store, StoreLimits, StoreLimitsBuilder, ValType};
 use wasmtime_wasi::cli::{InputFile, OutputFile};
@@ -186,11 +186,6 @@ fn exit_or_trap(error: wasmtime::Error) -> Result<i32, PluginError> {
         Some(exit) => Ok(exit.0),
         None => Err(PluginError::trap(one_line(&format!("{error:#}")))),
     }
-}
-
-/// wasmtime puts the wasm backtrace on separate lines; the shim reports one line.
-pub(crate) fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn wasi_builder(request: &RunRequest<'_>) -> Result<WasiCtxBuilder, PluginError> {
